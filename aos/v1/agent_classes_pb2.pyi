@@ -1,0 +1,73 @@
+import datetime
+
+from google.api import annotations_pb2 as _annotations_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class AgentClass(_message.Message):
+    __slots__ = ("name", "backend", "model", "allowed_backends", "capabilities", "cost_ceiling_usd", "created_at")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_BACKENDS_FIELD_NUMBER: _ClassVar[int]
+    CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
+    COST_CEILING_USD_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    backend: str
+    model: str
+    allowed_backends: _containers.RepeatedScalarFieldContainer[str]
+    capabilities: _containers.RepeatedScalarFieldContainer[str]
+    cost_ceiling_usd: float
+    created_at: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., backend: _Optional[str] = ..., model: _Optional[str] = ..., allowed_backends: _Optional[_Iterable[str]] = ..., capabilities: _Optional[_Iterable[str]] = ..., cost_ceiling_usd: _Optional[float] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CreateAgentClassRequest(_message.Message):
+    __slots__ = ("name", "backend", "model", "allowed_backends", "capabilities", "cost_ceiling_usd")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_BACKENDS_FIELD_NUMBER: _ClassVar[int]
+    CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
+    COST_CEILING_USD_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    backend: str
+    model: str
+    allowed_backends: _containers.RepeatedScalarFieldContainer[str]
+    capabilities: _containers.RepeatedScalarFieldContainer[str]
+    cost_ceiling_usd: float
+    def __init__(self, name: _Optional[str] = ..., backend: _Optional[str] = ..., model: _Optional[str] = ..., allowed_backends: _Optional[_Iterable[str]] = ..., capabilities: _Optional[_Iterable[str]] = ..., cost_ceiling_usd: _Optional[float] = ...) -> None: ...
+
+class CreateAgentClassResponse(_message.Message):
+    __slots__ = ("agent_class",)
+    AGENT_CLASS_FIELD_NUMBER: _ClassVar[int]
+    agent_class: AgentClass
+    def __init__(self, agent_class: _Optional[_Union[AgentClass, _Mapping]] = ...) -> None: ...
+
+class GetAgentClassRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class GetAgentClassResponse(_message.Message):
+    __slots__ = ("agent_class",)
+    AGENT_CLASS_FIELD_NUMBER: _ClassVar[int]
+    agent_class: AgentClass
+    def __init__(self, agent_class: _Optional[_Union[AgentClass, _Mapping]] = ...) -> None: ...
+
+class ListAgentClassesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListAgentClassesResponse(_message.Message):
+    __slots__ = ("agent_classes",)
+    AGENT_CLASSES_FIELD_NUMBER: _ClassVar[int]
+    agent_classes: _containers.RepeatedCompositeFieldContainer[AgentClass]
+    def __init__(self, agent_classes: _Optional[_Iterable[_Union[AgentClass, _Mapping]]] = ...) -> None: ...

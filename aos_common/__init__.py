@@ -1,0 +1,1 @@
+"""Trust-neutral code shared by every AOSIQ service: nothing here holds a secret."""

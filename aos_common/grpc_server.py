@@ -1,0 +1,168 @@
+"""Bootstrap for every service's gRPC server.
+
+One place adds what every service needs: the error interceptor (domain errors
+to status + ErrorInfo, unexpected errors to a bare INTERNAL with no stack trace
+for the caller), tracing, `grpc.health.v1`, server reflection, and a graceful
+stop on SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import error_details_pb2, status_pb2
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from opentelemetry.instrumentation.grpc import aio_server_interceptor
+
+from aos_common.errors import DOMAIN, AosError
+from aos_common.logs import log_fields
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
+
+def status_for(error: AosError) -> status_pb2.Status:
+    info = error_details_pb2.ErrorInfo(reason=error.reason, domain=DOMAIN, metadata=error.metadata)
+    detail = any_pb2.Any()
+    detail.Pack(info)
+    return status_pb2.Status(code=error.code.value[0], message=error.message, details=[detail])
+
+
+async def abort_with(context: grpc.aio.ServicerContext, error: AosError) -> None:
+    status = status_for(error)
+    await context.abort(
+        error.code,
+        error.message,
+        trailing_metadata=(("grpc-status-details-bin", status.SerializeToString()),),
+    )
+
+
+def _wrap_unary(behavior: Callable[..., Awaitable[Any]], method: str) -> Callable[..., Awaitable[Any]]:
+    async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return await behavior(request, context)
+        except AosError as error:
+            await abort_with(context, error)
+        except (asyncio.CancelledError, grpc.aio.AbortError):
+            raise
+        except Exception:
+            ref = uuid.uuid4().hex[:12]
+            log.exception("unhandled error", extra=log_fields(method=method, ref=ref))
+            await abort_with(context, AosError(f"internal error (reference {ref})"))
+
+    return wrapped
+
+
+def _wrap_stream(behavior: Callable[..., Any], method: str) -> Callable[..., Any]:
+    async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            async for item in behavior(request, context):
+                yield item
+        except AosError as error:
+            await abort_with(context, error)
+        except (asyncio.CancelledError, grpc.aio.AbortError):
+            raise
+        except Exception:
+            ref = uuid.uuid4().hex[:12]
+            log.exception("unhandled error", extra=log_fields(method=method, ref=ref))
+            await abort_with(context, AosError(f"internal error (reference {ref})"))
+
+    return wrapped
+
+
+class ErrorInterceptor(grpc.aio.ServerInterceptor):
+    """Applies the one error table to every RPC of the server."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        method = handler_call_details.method
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                _wrap_unary(handler.unary_unary, method),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                _wrap_stream(handler.unary_stream, method),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler
+
+
+Registrar = Callable[[grpc.aio.Server], Iterable[str]]
+
+
+def build_server(registrars: Iterable[Registrar], extra_interceptors: Iterable[Any] = ()) -> tuple[
+    grpc.aio.Server, health.aio.HealthServicer, list[str]
+]:
+    """A server with the shared interceptors; each registrar adds servicers and
+    returns the full names of the services it added."""
+    server = grpc.aio.server(
+        interceptors=[aio_server_interceptor(), *extra_interceptors, ErrorInterceptor()],
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.so_reuseport", 0),
+        ],
+    )
+    names: list[str] = []
+    for register in registrars:
+        names.extend(register(server))
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME], server
+    )
+    return server, health_servicer, names
+
+
+def bind(server: grpc.aio.Server, address: str) -> int:
+    """Bind, with a clear error when the port is taken."""
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError as exc:
+        raise SystemExit(f"cannot listen on {address}: {exc} (is the port taken?)") from exc
+    if port == 0:
+        raise SystemExit(f"cannot listen on {address}: the port is taken or the address is invalid")
+    return port
+
+
+async def run_until_stopped(
+    server: grpc.aio.Server,
+    health_servicer: health.aio.HealthServicer,
+    names: Iterable[str],
+    on_stop: Callable[[], Awaitable[None]] | None = None,
+    grace_seconds: float = 5.0,
+) -> None:
+    """Serve until SIGTERM/SIGINT, then drain in-flight RPCs and stop."""
+    await server.start()
+    for name in ("", *names):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("stopping: draining in-flight calls")
+    await health_servicer.enter_graceful_shutdown()
+    await server.stop(grace_seconds)
+    if on_stop is not None:
+        await on_stop()
+    log.info("stopped")

@@ -1,0 +1,158 @@
+"""Verifying capability tokens (Ed25519 JWTs) with the policy service's public keys.
+
+Only the policy service signs (policy_svc/capability.py). Every other service
+verifies with the JWKS it fetches from policy, so none of them can mint.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+from jwt.algorithms import OKPAlgorithm
+
+from aos_common.errors import TokenExpired, Unauthenticated
+
+ISSUER = "aosiq-policy"
+AUDIENCE = "aosiq"
+ALGORITHM = "EdDSA"
+REQUIRED_CLAIMS = ["exp", "iat", "nbf", "jti", "sub", "iss", "aud"]
+
+
+@dataclass(frozen=True)
+class Claims:
+    """What a verified token says about its holder."""
+
+    jti: str
+    subject: str
+    kind: str  # operator | agent
+    capabilities: frozenset[str]
+    backends: frozenset[str]
+    issued_at: int
+    expires_at: int
+    session_id: str = ""
+    parent_jti: str = ""
+    cost_ceiling_usd: float | None = None
+    agent_class: str = ""
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("operator", "agent"):
+            raise Unauthenticated(f"token kind {self.kind!r} is not recognised")
+        if self.expires_at <= self.issued_at:
+            raise Unauthenticated("token expires before it was issued")
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> Claims:
+        try:
+            ceiling = payload.get("ceiling")
+            return cls(
+                jti=str(payload["jti"]),
+                subject=str(payload["sub"]),
+                kind=str(payload.get("kind", "operator")),
+                capabilities=frozenset(map(str, payload.get("caps", []))),
+                backends=frozenset(map(str, payload.get("backends", []))),
+                issued_at=int(payload["iat"]),
+                expires_at=int(payload["exp"]),
+                session_id=str(payload.get("sid", "")),
+                parent_jti=str(payload.get("pjti", "")),
+                cost_ceiling_usd=float(ceiling) if ceiling is not None else None,
+                agent_class=str(payload.get("cls", "")),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise Unauthenticated("token claims are malformed") from exc
+
+    def to_payload(self) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "jti": self.jti,
+            "sub": self.subject,
+            "kind": self.kind,
+            "caps": sorted(self.capabilities),
+            "backends": sorted(self.backends),
+            "iat": self.issued_at,
+            "nbf": self.issued_at,
+            "exp": self.expires_at,
+        }
+        if self.session_id:
+            payload["sid"] = self.session_id
+        if self.parent_jti:
+            payload["pjti"] = self.parent_jti
+        if self.cost_ceiling_usd is not None:
+            payload["ceiling"] = self.cost_ceiling_usd
+        if self.agent_class:
+            payload["cls"] = self.agent_class
+        return payload
+
+
+def public_keys_from_jwks(jwks_json: str) -> dict[str, Any]:
+    """kid -> Ed25519 public key, refusing anything that is not OKP/Ed25519."""
+    keys: dict[str, Any] = {}
+    for jwk in json.loads(jwks_json).get("keys", []):
+        if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519" or "d" in jwk:
+            continue
+        keys[str(jwk["kid"])] = OKPAlgorithm.from_jwk(json.dumps(jwk))
+    return keys
+
+
+def kid_of(token: str) -> str:
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError as exc:
+        raise Unauthenticated("token is not a well-formed JWT") from exc
+    if header.get("alg") != ALGORITHM:
+        raise Unauthenticated("token algorithm is not accepted")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise Unauthenticated("token names no signing key")
+    return kid
+
+
+def verify(token: str, keys: dict[str, Any], now: float | None = None, leeway: int = 0) -> Claims:
+    """Check signature, issuer, audience and time; return the claims.
+
+    Revocation is checked separately (it needs state); see TokenVerifier.
+    """
+    kid = kid_of(token)
+    key = keys.get(kid)
+    if key is None:
+        raise Unauthenticated("token was signed by an unknown key")
+    try:
+        payload = jwt.decode(
+            token,
+            key=key,
+            algorithms=[ALGORITHM],
+            audience=AUDIENCE,
+            issuer=ISSUER,
+            leeway=leeway,
+            options={"require": REQUIRED_CLAIMS, "verify_exp": now is None, "verify_nbf": now is None},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise TokenExpired("token has expired") from exc
+    except jwt.ImmatureSignatureError as exc:
+        raise Unauthenticated("token is not valid yet") from exc
+    except jwt.PyJWTError as exc:
+        raise Unauthenticated("token signature or claims are invalid") from exc
+    claims = Claims.from_payload(payload)
+    if now is not None:
+        if claims.expires_at <= now - leeway:
+            raise TokenExpired("token has expired")
+        if int(payload["nbf"]) > now + leeway:
+            raise Unauthenticated("token is not valid yet")
+    return claims
+
+
+@dataclass
+class KeySet:
+    """Public keys and revoked jtis as last fetched from policy."""
+
+    keys: dict[str, Any] = field(default_factory=dict)
+    revoked: frozenset[str] = frozenset()
+    fetched_at: float = 0.0
+
+    def age(self) -> float:
+        return time.monotonic() - self.fetched_at

@@ -1,0 +1,1 @@
+"""The `aosiq` command line: local launcher, migrations, operator tools."""

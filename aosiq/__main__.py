@@ -1,0 +1,3 @@
+from aosiq.cli import main
+
+main()
