@@ -1,0 +1,93 @@
+"""How CLI commands reach the runtime: the gateway's gRPC port and a token.
+
+Address: `--address`, else `AOS_GRPC_ADDRESS`, else `grpc_address` in
+`$AOS_HOME/runtime.json`, else `127.0.0.1:50051`. Token: `--token`, else
+`AOS_TOKEN`, else `$AOS_HOME/admin.token`. Errors become one line with the
+contract's reason code and a stable exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn, TypeVar
+
+import grpc
+
+from aos_common.errors import AosError
+from aos_common.rpc import bearer_metadata, to_aos_error
+
+T = TypeVar("T")
+
+# Exit codes scripts can rely on.
+EXIT_OK = 0
+EXIT_FAILED = 1  # e.g. verification found tampering
+EXIT_USAGE = 2
+EXIT_REFUSED = 3  # the runtime refused (auth, authority, not found, ...)
+EXIT_UNAVAILABLE = 4
+
+
+def aos_home() -> Path:
+    return Path(os.environ.get("AOS_HOME", Path.home() / ".aosiq")).expanduser()
+
+
+def runtime_info(home: Path | None = None) -> dict[str, object]:
+    path = (home or aos_home()) / "runtime.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def resolve_address(explicit: str | None = None) -> str:
+    if explicit:
+        return explicit
+    if os.environ.get("AOS_GRPC_ADDRESS"):
+        return os.environ["AOS_GRPC_ADDRESS"]
+    address = runtime_info().get("grpc_address")
+    return str(address) if address else "127.0.0.1:50051"
+
+
+def resolve_token(explicit: str | None = None) -> str | None:
+    if explicit:
+        return explicit
+    if os.environ.get("AOS_TOKEN"):
+        return os.environ["AOS_TOKEN"]
+    path = aos_home() / "admin.token"
+    try:
+        return path.read_text().strip() or None
+    except OSError:
+        return None
+
+
+@dataclass
+class Connection:
+    channel: grpc.aio.Channel
+    metadata: tuple[tuple[str, str], ...]
+
+    async def __aenter__(self) -> Connection:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.channel.close()
+
+    async def call(self, awaitable: Awaitable[T]) -> T:
+        try:
+            return await awaitable
+        except grpc.aio.AioRpcError as error:
+            raise to_aos_error(error, "gateway") from None
+
+
+def connect(address: str | None = None, token: str | None = None) -> Connection:
+    channel = grpc.aio.insecure_channel(resolve_address(address))
+    return Connection(channel=channel, metadata=tuple(bearer_metadata(resolve_token(token))))
+
+
+def fail(error: AosError) -> NoReturn:
+    """Print one clear line (no traceback) and exit with a code scripts can rely on."""
+    print(f"error: {error.reason}: {error.message}", file=sys.stderr)
+    raise SystemExit(EXIT_UNAVAILABLE if error.reason == "UNAVAILABLE" else EXIT_REFUSED)
