@@ -79,3 +79,6 @@ def new_database(pg_admin_dsn: str, template: str, prefix: str = "aos_test") -> 
 def db(pg_admin_dsn: str, template_database: str) -> TestDatabase:
     """A fresh migrated database for this test module."""
     return new_database(pg_admin_dsn, template_database)
+
+
+pytest_plugins = ["tests.stack"]

@@ -1,0 +1,75 @@
+"""The `aosiq` command: run the stack locally, migrate, and operate it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+import typer
+
+from aos_common.logs import setup_logging
+
+app = typer.Typer(
+    name="aosiq",
+    help="AOSIQ: run LLM agents under security properties the runtime can prove.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.command()
+def up() -> None:
+    """Start the whole runtime locally (embedded PostgreSQL unless AOS_DATABASE_URL is set)."""
+    from aosiq.launcher import run_up
+
+    setup_logging("aosiq-up", os.environ.get("AOS_LOG_LEVEL", "INFO"))
+    raise typer.Exit(run_up())
+
+
+@app.command()
+def migrate(
+    database_url: str = typer.Option(None, "--database-url", envvar="AOS_DATABASE_URL",
+                                     help="Superuser DSN; defaults to the embedded database under AOS_HOME."),
+) -> None:
+    """Apply pending database migrations (each once; safe to re-run)."""
+    from aosiq import database
+    from aosiq.client import aos_home
+    from aosiq.migrate import MigrationError
+    from aosiq.migrate import migrate as apply
+
+    server = None
+    if not database_url:
+        server, database_url = database.start_embedded(aos_home() / "pgdata")
+    try:
+        applied = asyncio.run(apply(database_url))
+    except MigrationError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        if server is not None:
+            server.cleanup()  # type: ignore[attr-defined]
+    if applied:
+        for m in applied:
+            typer.echo(f"applied {m.version:04d}_{m.name}")
+    else:
+        typer.echo("database is up to date")
+
+
+@app.command("fake-llm")
+def fake_llm(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8089, help="Port to listen on."),
+) -> None:
+    """Serve the scripted LLM (Anthropic, OpenAI and Ollama wire formats) for tests and demos."""
+    from aosiq.fake_llm import serve
+
+    serve(host, port)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

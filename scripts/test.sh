@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The test command: from a clean clone, install everything the tests need into
+# .venv, check the contract (stubs fresh, buf lint, ruff), then run the suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e '.[dev]'
+
+echo "== generated stubs"
+.venv/bin/python scripts/gen_protos.py --check
+echo "== buf lint"
+.venv/bin/buf lint
+echo "== ruff"
+.venv/bin/ruff check .
+echo "== tests"
+.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
