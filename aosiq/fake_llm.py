@@ -1,0 +1,389 @@
+"""The scripted LLM: a stand-in model server speaking the Anthropic, OpenAI and Ollama wire formats.
+
+Its "model" follows a plan written in the task (grammar in docs/SCRIPTED_LLM.md), so tests and the
+demo drive the real SDKs through real tool-calling conversations without a paid key. It is
+stateless apart from an in-memory request log: the step to play is derived from each request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import re
+import time
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from aos_common.logs import setup_logging
+
+MODEL_ID = "aos-scripted"
+NO_PLAN_ANSWER = "I have no plan to follow."
+# The log is for tests and the demo; a long-running demo must not grow without bound.
+REQUEST_LOG_LIMIT = 10_000
+_CHARS_PER_TOKEN = 4
+
+_PLAN_HEADER = re.compile(r"^\s*plan:\s*$", re.IGNORECASE)
+_WAIT = re.compile(r"^wait\s+(\S+)$")
+_STEP = re.compile(r"^(\d+)\.\s*(\S+)\s*(.*)$")
+_CALL = re.compile(r"^(\S+)\s*(.*)$")
+
+
+class PlanError(ValueError):
+    """The plan in a task does not follow the grammar."""
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: Literal["call", "answer"]
+    tool: str = ""
+    args: dict[str, Any] = field(default_factory=dict)
+    text: str = ""
+    delay_s: float = 0.0
+
+
+def parse_plan(task: str) -> tuple[Step, ...]:
+    """The steps of the plan in `task`: the lines after a `plan:` line, up to the first line that
+    is neither blank, a numbered step nor a `wait`. No `plan:` line means an empty plan."""
+    lines = task.splitlines()
+    start = next((i + 1 for i, line in enumerate(lines) if _PLAN_HEADER.match(line)), None)
+    if start is None:
+        return ()
+    steps: list[Step] = []
+    pending_delay = 0.0
+    for offset, raw in enumerate(lines[start:], start=start + 1):
+        line = raw.strip()
+        if not line:
+            continue
+        wait = _WAIT.match(line)
+        step = _STEP.match(line)
+        if wait:
+            pending_delay += _seconds(wait.group(1), offset)
+        elif step:
+            number, verb, rest = int(step.group(1)), step.group(2).lower(), step.group(3).strip()
+            if number != len(steps) + 1:
+                raise PlanError(f"line {offset}: expected step {len(steps) + 1}, found step {number}")
+            steps.append(_step(verb, rest, pending_delay, offset))
+            pending_delay = 0.0
+        else:
+            break
+    if pending_delay:
+        raise PlanError("a wait must come before a step")
+    return tuple(steps)
+
+
+def _seconds(value: str, line_no: int) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise PlanError(f"line {line_no}: wait takes a number of seconds, not {value!r}") from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise PlanError(f"line {line_no}: wait takes a non-negative number of seconds")
+    return seconds
+
+
+def _step(verb: str, rest: str, delay_s: float, line_no: int) -> Step:
+    if verb == "answer":
+        return Step(kind="answer", text=rest, delay_s=delay_s)
+    if verb != "call":
+        raise PlanError(f"line {line_no}: a step is 'call TOOL {{json}}' or 'answer TEXT', not {verb!r}")
+    call = _CALL.match(rest)
+    if call is None:
+        raise PlanError(f"line {line_no}: call needs a tool name")
+    try:
+        args = json.loads(call.group(2) or "{}")
+    except json.JSONDecodeError as exc:
+        raise PlanError(f"line {line_no}: arguments are not valid JSON ({exc.msg})") from None
+    if not isinstance(args, dict):
+        raise PlanError(f"line {line_no}: arguments must be a JSON object")
+    return Step(kind="call", tool=call.group(1), args=args, delay_s=delay_s)
+
+
+def step_for(plan: tuple[Step, ...], tool_results: int) -> Step:
+    """The step to play after `tool_results` tool results: step k+1, then the last answer forever."""
+    if tool_results < len(plan):
+        return plan[tool_results]
+    answers = [step for step in plan if step.kind == "answer"]
+    return answers[-1] if answers else Step(kind="answer", text=NO_PLAN_ANSWER)
+
+
+def choose_step(task: str, tool_results: int) -> Step:
+    """The step for a request; a malformed plan is reported as the model's answer."""
+    try:
+        plan = parse_plan(task)
+    except PlanError as exc:
+        return Step(kind="answer", text=f"I cannot follow the plan: {exc}")
+    return step_for(plan, tool_results)
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """What the scripted model needs from a request, whatever its wire format."""
+
+    task: str
+    tool_results: int
+    tool_wire_names: tuple[str, ...]
+
+    def wire_name(self, tool: str) -> str:
+        """The name to call `tool` by: the offered tool it denotes, else its encoded form.
+
+        Offered or not, the call is emitted, so tests can show the runtime refuses ungranted tools.
+        """
+        for wire in self.tool_wire_names:
+            if tool in (wire, wire.replace("__", ".")):
+                return wire
+        return tool.replace(".", "__")
+
+
+def _text_of(content: Any) -> str:
+    """Text of a message's content: a string, or a list of text blocks/parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            part.get("text", "") for part in content if isinstance(part, dict) and part.get("type") == "text"
+        )
+    return ""
+
+
+def _first_user_text(messages: list[Any]) -> str:
+    for message in messages:
+        if isinstance(message, dict) and message.get("role") == "user":
+            return _text_of(message.get("content"))
+    return ""
+
+
+def read_anthropic(body: dict[str, Any]) -> Conversation:
+    messages = body.get("messages") or []
+    results = sum(
+        1
+        for message in messages
+        if isinstance(message, dict) and message.get("role") == "user" and isinstance(message.get("content"), list)
+        for block in message["content"]
+        if isinstance(block, dict) and block.get("type") == "tool_result"
+    )
+    names = tuple(t["name"] for t in body.get("tools") or () if isinstance(t, dict) and "name" in t)
+    return Conversation(_first_user_text(messages), results, names)
+
+
+def read_chat(body: dict[str, Any]) -> Conversation:
+    """OpenAI Chat Completions and Ollama chat share this shape: tool results are role "tool"."""
+    messages = body.get("messages") or []
+    results = sum(1 for message in messages if isinstance(message, dict) and message.get("role") == "tool")
+    names = tuple(
+        t["function"]["name"]
+        for t in body.get("tools") or ()
+        if isinstance(t, dict) and isinstance(t.get("function"), dict) and "name" in t["function"]
+    )
+    return Conversation(_first_user_text(messages), results, names)
+
+
+def count_tokens(value: Any) -> int:
+    """~4 characters a token over every string in a request body (keys and structure excluded)."""
+    return math.ceil(_chars(value) / _CHARS_PER_TOKEN)
+
+
+def _chars(value: Any) -> int:
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, dict):
+        return sum(_chars(v) for v in value.values())
+    if isinstance(value, list):
+        return sum(_chars(v) for v in value)
+    return 0
+
+
+def _output_tokens(step: Step, wire_name: str) -> int:
+    emitted = step.text if step.kind == "answer" else wire_name + json.dumps(step.args)
+    return max(1, math.ceil(len(emitted) / _CHARS_PER_TOKEN))
+
+
+def _id(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:24]}"
+
+
+def anthropic_reply(body: dict[str, Any], step: Step, convo: Conversation) -> dict[str, Any]:
+    wire_name = convo.wire_name(step.tool)
+    if step.kind == "call":
+        content = [{"type": "tool_use", "id": _id("toolu_"), "name": wire_name, "input": step.args}]
+    else:
+        content = [{"type": "text", "text": step.text}]
+    return {
+        "id": _id("msg_"),
+        "type": "message",
+        "role": "assistant",
+        "model": body.get("model") or MODEL_ID,
+        "content": content,
+        "stop_reason": "tool_use" if step.kind == "call" else "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": count_tokens(body), "output_tokens": _output_tokens(step, wire_name)},
+    }
+
+
+def openai_reply(body: dict[str, Any], step: Step, convo: Conversation) -> dict[str, Any]:
+    wire_name = convo.wire_name(step.tool)
+    message: dict[str, Any] = {"role": "assistant", "content": step.text if step.kind == "answer" else None}
+    if step.kind == "call":
+        message["tool_calls"] = [
+            {
+                "id": _id("call_"),
+                "type": "function",
+                "function": {"name": wire_name, "arguments": json.dumps(step.args)},
+            }
+        ]
+    prompt, completion = count_tokens(body), _output_tokens(step, wire_name)
+    return {
+        "id": _id("chatcmpl-"),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body.get("model") or MODEL_ID,
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "finish_reason": "tool_calls" if step.kind == "call" else "stop",
+                "logprobs": None,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        },
+    }
+
+
+def ollama_reply(body: dict[str, Any], step: Step, convo: Conversation) -> dict[str, Any]:
+    wire_name = convo.wire_name(step.tool)
+    message: dict[str, Any] = {"role": "assistant", "content": step.text if step.kind == "answer" else ""}
+    if step.kind == "call":
+        message["tool_calls"] = [{"function": {"name": wire_name, "arguments": step.args}}]
+    return {
+        "model": body.get("model") or MODEL_ID,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "message": message,
+        "done": True,
+        "done_reason": "stop",
+        "prompt_eval_count": count_tokens(body),
+        "eval_count": _output_tokens(step, wire_name),
+    }
+
+
+def _anthropic_error(status: int, message: str) -> JSONResponse:
+    return JSONResponse(
+        {"type": "error", "error": {"type": "invalid_request_error", "message": message}}, status_code=status
+    )
+
+
+def _openai_error(status: int, message: str) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": None}},
+        status_code=status,
+    )
+
+
+def _ollama_error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+@dataclass(frozen=True)
+class _Backend:
+    name: str
+    read: Callable[[dict[str, Any]], Conversation]
+    reply: Callable[[dict[str, Any], Step, Conversation], dict[str, Any]]
+    error: Callable[[int, str], JSONResponse]
+
+
+_ANTHROPIC = _Backend("anthropic", read_anthropic, anthropic_reply, _anthropic_error)
+_OPENAI = _Backend("openai", read_chat, openai_reply, _openai_error)
+_OLLAMA = _Backend("ollama", read_chat, ollama_reply, _ollama_error)
+
+
+def create_app() -> Starlette:
+    """The scripted LLM as an ASGI app, with its own empty request log."""
+    log: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_LIMIT)
+
+    def endpoint(backend: _Backend) -> Callable[[Request], Awaitable[JSONResponse]]:
+        async def handle(request: Request) -> JSONResponse:
+            raw = await request.body()
+            try:
+                body = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                body = None
+            # Logged before any delay, so a test can see a request that was sent even if its
+            # client died waiting. Headers are never logged: they carry API keys.
+            log.append({"backend": backend.name, "path": request.url.path, "body": body})
+            if not isinstance(body, dict):
+                return backend.error(400, "request body must be a JSON object")
+            if body.get("stream"):
+                return backend.error(400, "the scripted LLM does not stream; send stream=false")
+            convo = backend.read(body)
+            step = choose_step(convo.task, convo.tool_results)
+            if step.delay_s:
+                await asyncio.sleep(step.delay_s)
+            return JSONResponse(backend.reply(body, step, convo))
+
+        return handle
+
+    async def list_requests(_: Request) -> JSONResponse:
+        return JSONResponse({"requests": list(log)})
+
+    async def clear_requests(_: Request) -> JSONResponse:
+        log.clear()
+        return JSONResponse({"requests": []})
+
+    async def healthz(_: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok", "model": MODEL_ID})
+
+    return Starlette(
+        routes=[
+            Route("/v1/messages", endpoint(_ANTHROPIC), methods=["POST"]),
+            Route("/v1/chat/completions", endpoint(_OPENAI), methods=["POST"]),
+            Route("/chat/completions", endpoint(_OPENAI), methods=["POST"]),
+            Route("/api/chat", endpoint(_OLLAMA), methods=["POST"]),
+            Route("/_fake/requests", list_requests, methods=["GET"]),
+            Route("/_fake/requests", clear_requests, methods=["DELETE"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ]
+    )
+
+
+def serve(host: str, port: int) -> None:
+    """Serve the scripted LLM until interrupted, logging one JSON object a line."""
+    setup_logging("fake_llm")
+    uvicorn.run(create_app(), host=host, port=port, log_config=None, lifespan="off")
+
+
+@dataclass
+class BackgroundServer:
+    """A scripted LLM running in the current event loop; `url` has no trailing slash."""
+
+    url: str
+    _server: uvicorn.Server
+    _task: asyncio.Task[None]
+
+    async def stop(self) -> None:
+        self._server.should_exit = True
+        await self._task
+
+
+async def start_in_background(host: str = "127.0.0.1", port: int = 0) -> BackgroundServer:
+    """Start the scripted LLM on (host, port) in this event loop; port 0 picks a free port."""
+    server = uvicorn.Server(uvicorn.Config(create_app(), host=host, port=port, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()  # surfaces the bind error
+            raise RuntimeError("scripted LLM exited before it started")
+        await asyncio.sleep(0.01)
+    bound_port = server.servers[0].sockets[0].getsockname()[1]
+    return BackgroundServer(url=f"http://{host}:{bound_port}", _server=server, _task=task)

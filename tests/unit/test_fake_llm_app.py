@@ -1,0 +1,80 @@
+"""The scripted LLM's HTTP surface, in process (no sockets)."""
+
+from starlette.testclient import TestClient
+
+from aosiq.fake_llm import create_app
+
+PLAN = 'plan:\n1. call fs.read_file {"path": "a.txt"}\n2. answer done [evidence: 1]'
+
+
+def client() -> TestClient:
+    return TestClient(create_app())
+
+
+def test_anthropic_tool_call_then_answer():
+    c = client()
+    body = {
+        "model": "claude-x",
+        "max_tokens": 100,
+        "messages": [{"role": "user", "content": PLAN}],
+        "tools": [{"name": "fs__read_file", "input_schema": {"type": "object"}}],
+    }
+    first = c.post("/v1/messages", json=body).json()
+    assert first["stop_reason"] == "tool_use"
+    (block,) = first["content"]
+    assert (block["type"], block["name"], block["input"]) == ("tool_use", "fs__read_file", {"path": "a.txt"})
+    assert first["model"] == "claude-x" and first["usage"]["input_tokens"] > 0
+
+    body["messages"] += [
+        {"role": "assistant", "content": [block]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": block["id"], "content": "hi"}]},
+    ]
+    second = c.post("/v1/messages", json=body).json()
+    assert second["stop_reason"] == "end_turn"
+    assert second["content"] == [{"type": "text", "text": "done [evidence: 1]"}]
+
+
+def test_openai_and_ollama_shapes():
+    c = client()
+    chat = {"model": "m", "messages": [{"role": "user", "content": PLAN}]}
+    openai = c.post("/chat/completions", json=chat).json()
+    choice = openai["choices"][0]
+    assert choice["finish_reason"] == "tool_calls"
+    assert choice["message"]["tool_calls"][0]["function"] == {
+        "name": "fs__read_file",
+        "arguments": '{"path": "a.txt"}',
+    }
+    usage = openai["usage"]
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+
+    ollama = c.post("/api/chat", json={**chat, "stream": False}).json()
+    assert ollama["done"] is True
+    assert ollama["message"]["tool_calls"] == [{"function": {"name": "fs__read_file", "arguments": {"path": "a.txt"}}}]
+    assert ollama["prompt_eval_count"] > 0 and ollama["eval_count"] > 0
+
+
+def test_request_log_records_without_headers_and_clears():
+    c = client()
+    c.post("/v1/chat/completions", json={"messages": []}, headers={"Authorization": "Bearer sk-secret-123456"})
+    c.post("/api/chat", content=b"not json")
+    log = c.get("/_fake/requests").json()["requests"]
+    assert log == [
+        {"backend": "openai", "path": "/v1/chat/completions", "body": {"messages": []}},
+        {"backend": "ollama", "path": "/api/chat", "body": None},
+    ]
+    assert "sk-secret" not in c.get("/_fake/requests").text
+    assert c.delete("/_fake/requests").status_code == 200
+    assert c.get("/_fake/requests").json() == {"requests": []}
+
+
+def test_bad_requests_get_each_backends_error_shape():
+    c = client()
+    anthropic = c.post("/v1/messages", content=b"[")
+    assert anthropic.status_code == 400 and anthropic.json()["type"] == "error"
+    openai = c.post("/v1/chat/completions", json={"messages": [], "stream": True})
+    assert openai.status_code == 400 and "stream" in openai.json()["error"]["message"]
+    assert c.post("/api/chat", json=[1]).json() == {"error": "request body must be a JSON object"}
+
+
+def test_healthz():
+    assert client().get("/healthz").json() == {"status": "ok", "model": "aos-scripted"}
