@@ -1,0 +1,1 @@
+"""The kernel: agent process table, scheduler and workers, the governed agent loop."""
