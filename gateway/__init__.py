@@ -1,0 +1,1 @@
+"""The edge of AOSIQ: REST and gRPC for outside callers, bearer-token checks, health."""

@@ -1,0 +1,141 @@
+"""Assembling the gateway and running both edges (HTTP via uvicorn, gRPC via grpc.aio) in one loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+from collections.abc import Iterator, Sequence
+
+import uvicorn
+from grpc_health.v1 import health_pb2
+from starlette.routing import BaseRoute
+
+from aos.v1 import policy_internal_pb2_grpc
+from aos_common.config import ConfigError
+from aos_common.grpc_server import bind
+from aos_common.logs import log_fields, setup_logging
+from aos_common.telemetry import setup_tracing, shutdown_tracing
+from aos_common.verifier import TokenVerifier
+from gateway import config as gateway_config
+from gateway.app import build_app
+from gateway.auth import Authenticator
+from gateway.config import GatewayConfig
+from gateway.grpc_proxy import build_grpc_server
+from gateway.health import GET_HEALTH_PATH, HealthReporter
+from gateway.http_rules import RouteTable, public_services
+from gateway.openapi import build_openapi
+from gateway.upstream import BackendAddresses, Upstream, check_owners
+
+log = logging.getLogger(__name__)
+
+
+class Gateway:
+    """Every part of the gateway, wired once; both edges share routes, auth and upstream."""
+
+    def __init__(self, config: GatewayConfig, extra_routes: Sequence[BaseRoute] = ()):
+        """`extra_routes` (the dashboard under /ui/) are served before the API routes."""
+        self.config = config
+        services = public_services()
+        self.upstream = Upstream(
+            BackendAddresses(config.kernel_address, config.policy_address, config.audit_address),
+            config.backend_timeout_seconds,
+        )
+        verifier = TokenVerifier(policy_internal_pb2_grpc.PolicyServiceStub(self.upstream.channel_of("policy")))
+        self.authenticator = Authenticator(config.auth_mode, verifier)
+        self.health = HealthReporter(self.upstream, config.auth_mode, config.health_timeout_seconds)
+        self.upstream.serve_locally(GET_HEALTH_PATH, self.health.get_health)
+        check_owners(services, self.upstream.local_services)
+        self.routes = RouteTable.from_services(services)
+        self.openapi = build_openapi(services)
+        self.app = build_app(self.routes, self.upstream, self.authenticator, self.openapi, extra_routes)
+        self.grpc_server, self._grpc_health, self._grpc_names = build_grpc_server(
+            services, self.upstream, self.authenticator
+        )
+
+    def bind_grpc(self, host: str, port: int) -> int:
+        return bind(self.grpc_server, f"{_host_for_address(host)}:{port}")
+
+    async def start_grpc(self) -> None:
+        await self.grpc_server.start()
+        for name in ("", *self._grpc_names):
+            await self._grpc_health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    async def stop(self, grace_seconds: float = 5.0) -> None:
+        await self._grpc_health.enter_graceful_shutdown()
+        await self.grpc_server.stop(grace_seconds)
+        await self.upstream.close()
+
+
+def _host_for_address(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """Bind the HTTP port ourselves, so a taken port is one clear line, not a uvicorn traceback."""
+    try:
+        return socket.create_server((host.strip("[]"), port), family=_family(host), backlog=2048)
+    except OSError as exc:
+        raise SystemExit(f"cannot listen on {host}:{port}: {exc.strerror or exc} (is the port taken?)") from None
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+class _EmbeddedUvicorn(uvicorn.Server):
+    """uvicorn without its own signal handling: the gateway stops both edges together."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve(config: GatewayConfig) -> None:
+    gateway = Gateway(config)
+    http_socket = listen_socket(config.http_host, config.http_port)
+    try:
+        grpc_port = gateway.bind_grpc(config.http_host, config.grpc_port)
+    except SystemExit:
+        http_socket.close()
+        raise
+    http = _EmbeddedUvicorn(
+        uvicorn.Config(gateway.app, log_config=None, access_log=False, lifespan="off", server_header=False)
+    )
+    await gateway.start_grpc()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    http_task = asyncio.create_task(http.serve(sockets=[http_socket]))
+    log.info(
+        "gateway listening",
+        extra=log_fields(
+            http=f"{config.http_host}:{http_socket.getsockname()[1]}",
+            grpc_port=grpc_port,
+            auth_mode=config.auth_mode,
+        ),
+    )
+    stop_task = asyncio.create_task(stop.wait())
+    await asyncio.wait({http_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+    log.info("stopping: draining in-flight requests")
+    http.should_exit = True
+    await http_task
+    stop_task.cancel()
+    await gateway.stop()
+    log.info("stopped")
+
+
+def main() -> None:
+    try:
+        config = gateway_config.load()
+    except ConfigError as exc:
+        raise SystemExit(f"gateway: {exc}") from None
+    setup_logging("gateway", config.log_level)
+    setup_tracing("gateway")
+    try:
+        asyncio.run(serve(config))
+    finally:
+        shutdown_tracing()
