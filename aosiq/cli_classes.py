@@ -1,0 +1,87 @@
+"""`aosiq classes`: create and list agent classes (the templates agents are spawned from)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated
+
+import typer
+from google.protobuf import json_format
+from rich.console import Console
+from rich.table import Table
+
+from aos.v1 import agent_classes_pb2 as pb
+from aos.v1 import agent_classes_pb2_grpc as pb_grpc
+from aos_common.errors import AosError
+from aosiq.client import connect, fail
+
+app = typer.Typer(help="Create and list agent classes.", no_args_is_help=True, add_completion=False)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+AddressOpt = Annotated[
+    str | None, typer.Option("--address", help="Gateway gRPC address (default AOS_GRPC_ADDRESS or runtime.json).")
+]
+TokenOpt = Annotated[str | None, typer.Option("--token", help="Bearer token (default AOS_TOKEN or admin.token).")]
+
+
+def _as_json(message: object) -> str:
+    return json.dumps(json_format.MessageToDict(message, preserving_proto_field_name=True,
+                                                always_print_fields_with_no_presence=True))
+
+
+@app.command()
+def create(
+    name: Annotated[str, typer.Argument(help="Class name, e.g. researcher.")],
+    backend: Annotated[str, typer.Option("--backend", help="anthropic | openai | ollama.")],
+    model: Annotated[str, typer.Option("--model", help="Model the class's LLM calls use.")],
+    capability: Annotated[list[str], typer.Option("--capability", "-c", help="A tool the class may hold; repeat.")],
+    ceiling: Annotated[float, typer.Option("--ceiling", help="Cost ceiling of a session, in USD.")],
+    allowed_backend: Annotated[list[str] | None, typer.Option(
+        "--allowed-backend", help="A backend LLM calls may use; repeat (default: --backend only).")] = None,
+    as_json: JsonFlag = False,
+    address: AddressOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Create an agent class (needs classes.write)."""
+
+    async def run() -> pb.CreateAgentClassResponse:
+        async with connect(address, token) as conn:
+            stub = pb_grpc.AgentClassServiceStub(conn.channel)
+            request = pb.CreateAgentClassRequest(
+                name=name, backend=backend, model=model, allowed_backends=allowed_backend or [backend],
+                capabilities=capability, cost_ceiling_usd=ceiling,
+            )
+            return await conn.call(stub.CreateAgentClass(request, metadata=conn.metadata))
+
+    try:
+        created = asyncio.run(run())
+    except AosError as error:
+        fail(error)
+    if as_json:
+        typer.echo(_as_json(created.agent_class))
+    else:
+        typer.echo(f"created class {created.agent_class.name}")
+
+
+@app.command("list")
+def list_classes(as_json: JsonFlag = False, address: AddressOpt = None, token: TokenOpt = None) -> None:
+    """List agent classes."""
+
+    async def run() -> pb.ListAgentClassesResponse:
+        async with connect(address, token) as conn:
+            stub = pb_grpc.AgentClassServiceStub(conn.channel)
+            return await conn.call(stub.ListAgentClasses(pb.ListAgentClassesRequest(), metadata=conn.metadata))
+
+    try:
+        listed = asyncio.run(run())
+    except AosError as error:
+        fail(error)
+    if as_json:
+        typer.echo(_as_json(listed))
+        return
+    table = Table("name", "backend", "model", "allowed backends", "capabilities", "ceiling (USD)")
+    for cls in listed.agent_classes:
+        table.add_row(cls.name, cls.backend, cls.model, ", ".join(cls.allowed_backends),
+                      ", ".join(cls.capabilities), f"{cls.cost_ceiling_usd:g}")
+    Console().print(table)

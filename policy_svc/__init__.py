@@ -1,0 +1,1 @@
+"""The policy service: the only signer of capability tokens and the syscall boundary."""

@@ -1,0 +1,51 @@
+"""Agent classes: the template an agent is spawned from, valid by construction."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from aos_common.capabilities import WILDCARD
+from aos_common.errors import InvalidArgument
+
+BACKENDS = frozenset({"anthropic", "openai", "ollama"})
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
+CAPABILITY_PATTERN = re.compile(r"^[A-Za-z0-9_.:/-]{1,128}$")
+
+
+@dataclass(frozen=True)
+class AgentClass:
+    name: str
+    backend: str
+    model: str
+    allowed_backends: frozenset[str]
+    capabilities: frozenset[str]
+    cost_ceiling_usd: float
+    created_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if not NAME_PATTERN.match(self.name):
+            raise InvalidArgument("agent class name must match ^[a-z][a-z0-9_.-]{0,63}$")
+        if self.backend not in BACKENDS:
+            raise InvalidArgument(f"backend must be one of {', '.join(sorted(BACKENDS))}")
+        if not self.model.strip() or len(self.model) > 200:
+            raise InvalidArgument("model must be a non-empty name of at most 200 characters")
+        if not self.allowed_backends:
+            raise InvalidArgument("allowed_backends must name at least one backend")
+        unknown = self.allowed_backends - BACKENDS
+        if unknown:
+            raise InvalidArgument(f"unknown backends in allowed_backends: {', '.join(sorted(unknown))}")
+        if self.backend not in self.allowed_backends:
+            raise InvalidArgument("backend must be one of the class's allowed_backends")
+        if not self.capabilities:
+            raise InvalidArgument("capabilities must name at least one capability")
+        if WILDCARD in self.capabilities:
+            # A template is the most an agent can ever hold; '*' would make it unbounded.
+            raise InvalidArgument("capabilities must name tools explicitly; '*' is not allowed in a class")
+        for name in self.capabilities:
+            if not CAPABILITY_PATTERN.match(name):
+                raise InvalidArgument(f"capability {name!r} is not a valid name")
+        if not math.isfinite(self.cost_ceiling_usd) or self.cost_ceiling_usd <= 0:
+            raise InvalidArgument("cost_ceiling_usd must be a finite number greater than 0")

@@ -1,0 +1,177 @@
+-- Every statement the policy service runs. Loaded once by store.py; each block
+-- starts with `-- name: <query_name>`. Values are always bind parameters.
+
+-- name: insert_class
+INSERT INTO agent_classes (name, backend, model, allowed_backends, capabilities, cost_ceiling_usd, created_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+RETURNING name, backend, model, allowed_backends, capabilities, cost_ceiling_usd, created_at;
+
+-- name: get_class
+SELECT name, backend, model, allowed_backends, capabilities, cost_ceiling_usd, created_at
+FROM agent_classes WHERE name = $1;
+
+-- name: list_classes
+SELECT name, backend, model, allowed_backends, capabilities, cost_ceiling_usd, created_at
+FROM agent_classes ORDER BY name;
+
+-- name: insert_token
+INSERT INTO capability_tokens (jti, parent_jti, kid, subject, kind, caps, backends, session_id, agent_id,
+                               agent_class, cost_ceiling_usd, issued_at, expires_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, to_timestamp($12), to_timestamp($13));
+
+-- name: token_lineage
+-- The token's row, then its parent's, up to the root (depth-bounded against cycles).
+WITH RECURSIVE lineage AS (
+    SELECT t.*, 0 AS depth FROM capability_tokens t WHERE t.jti = $1
+    UNION ALL
+    SELECT p.*, l.depth + 1 FROM capability_tokens p JOIN lineage l ON p.jti = l.parent_jti
+    WHERE l.depth < 64
+)
+SELECT jti, parent_jti, kid, subject, kind, caps, backends, session_id::text AS session_id, agent_id,
+       agent_class, cost_ceiling_usd, extract(epoch FROM issued_at)::bigint AS issued_at,
+       extract(epoch FROM expires_at)::bigint AS expires_at, revoked
+FROM lineage ORDER BY depth;
+
+-- name: revoke_subtree
+WITH RECURSIVE subtree AS (
+    SELECT jti FROM capability_tokens WHERE jti = $1
+    UNION
+    SELECT c.jti FROM capability_tokens c JOIN subtree s ON c.parent_jti = s.jti
+)
+UPDATE capability_tokens t SET revoked = true, revoked_at = coalesce(t.revoked_at, now())
+FROM subtree WHERE t.jti = subtree.jti
+RETURNING t.jti;
+
+-- name: list_tokens_under
+-- Tokens descended from $1 (not $1 itself); $2 = include revoked ones.
+WITH RECURSIVE subtree AS (
+    SELECT c.* FROM capability_tokens c WHERE c.parent_jti = $1
+    UNION
+    SELECT c.* FROM capability_tokens c JOIN subtree s ON c.parent_jti = s.jti
+)
+SELECT jti, parent_jti, subject, kind, caps, backends, session_id::text AS session_id,
+       issued_at, expires_at, revoked
+FROM subtree WHERE expires_at > now() AND ($2 OR NOT revoked)
+ORDER BY issued_at DESC LIMIT 1000;
+
+-- name: list_all_tokens
+SELECT jti, parent_jti, subject, kind, caps, backends, session_id::text AS session_id,
+       issued_at, expires_at, revoked
+FROM capability_tokens WHERE expires_at > now() AND ($1 OR NOT revoked)
+ORDER BY issued_at DESC LIMIT 1000;
+
+-- name: latest_agent_token
+SELECT jti, parent_jti, kid, subject, kind, caps, backends, session_id::text AS session_id, agent_id,
+       agent_class, cost_ceiling_usd, extract(epoch FROM issued_at)::bigint AS issued_at,
+       extract(epoch FROM expires_at)::bigint AS expires_at, revoked
+FROM capability_tokens WHERE agent_id = $1 AND kind = 'agent'
+ORDER BY recorded_at DESC LIMIT 1;
+
+-- name: revoked_unexpired
+SELECT jti FROM capability_tokens WHERE revoked AND expires_at > now();
+
+-- name: kids_in_use
+SELECT DISTINCT kid FROM capability_tokens WHERE expires_at > now();
+
+-- name: insert_ledger
+INSERT INTO cost_ledger (session_id, agent_class, ceiling_usd) VALUES ($1, $2, $3);
+
+-- name: get_ledger
+SELECT session_id::text AS session_id, ceiling_usd, reserved_usd, spent_usd FROM cost_ledger
+WHERE session_id = $1;
+
+-- name: reserve
+-- The ceiling check and the reservation are one statement: concurrent callers
+-- serialize on the ledger row and none can reserve past the ceiling.
+WITH reserved AS (
+    UPDATE cost_ledger SET reserved_usd = reserved_usd + $2
+    WHERE session_id = $1 AND spent_usd + reserved_usd + $2 <= ceiling_usd
+    RETURNING session_id, reserved_usd, spent_usd, ceiling_usd
+), recorded AS (
+    INSERT INTO syscalls (syscall_id, session_id, agent_id, token_jti, kind, target, model, reserved_usd)
+    SELECT $3, session_id, $4, $5, $6, $7, $8, $2 FROM reserved
+    RETURNING syscall_id
+)
+SELECT r.reserved_usd, r.spent_usd, r.ceiling_usd FROM reserved r, recorded;
+
+-- name: insert_syscall
+INSERT INTO syscalls (syscall_id, session_id, agent_id, token_jti, kind, target, args_hash, approval_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8);
+
+-- name: get_syscall
+SELECT syscall_id::text AS syscall_id, session_id::text AS session_id, agent_id, kind, target, model,
+       reserved_usd, cost_usd, completed_at IS NOT NULL AS completed
+FROM syscalls WHERE syscall_id = $1;
+
+-- name: settle
+-- Settles once: a second Complete for the same syscall matches no row.
+WITH done AS (
+    UPDATE syscalls SET completed_at = now(), ok = $3, error = $4, result_digest = $5, cost_usd = $6
+    WHERE syscall_id = $1 AND agent_id = $2 AND completed_at IS NULL
+    RETURNING session_id, reserved_usd, cost_usd
+)
+UPDATE cost_ledger l SET spent_usd = l.spent_usd + done.cost_usd,
+                         reserved_usd = l.reserved_usd - done.reserved_usd
+FROM done WHERE l.session_id = done.session_id
+RETURNING l.spent_usd;
+
+-- name: upsert_tool
+-- reversible only ever moves towards false (the trigger refuses the reverse too).
+INSERT INTO tools (name, reversible, blast_radius, idempotent, args_schema_json)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (name) DO UPDATE SET
+    reversible = tools.reversible AND EXCLUDED.reversible,
+    blast_radius = EXCLUDED.blast_radius,
+    idempotent = EXCLUDED.idempotent,
+    args_schema_json = EXCLUDED.args_schema_json,
+    updated_at = now()
+RETURNING reversible;
+
+-- name: get_tool
+SELECT name, reversible, blast_radius, idempotent FROM tools WHERE name = $1;
+
+-- name: expire_stale_approvals
+UPDATE approvals SET state = 'expired' WHERE state = 'pending' AND expires_at <= now()
+RETURNING approval_id::text AS approval_id, session_id::text AS session_id, agent_id, tool, args_hash;
+
+-- name: insert_approval
+INSERT INTO approvals (approval_id, agent_id, session_id, tool, args_canonical, args_hash, blast_radius,
+                       evidence, capability_scope, requested_jti, expires_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, now() + make_interval(secs => $11))
+ON CONFLICT (agent_id, tool, args_hash) WHERE state = 'pending' DO NOTHING
+RETURNING approval_id::text AS approval_id;
+
+-- name: pending_approval
+SELECT approval_id::text AS approval_id FROM approvals
+WHERE agent_id = $1 AND tool = $2 AND args_hash = $3 AND state = 'pending';
+
+-- name: get_approval
+SELECT approval_id::text AS approval_id, agent_id, session_id::text AS session_id, tool, args_canonical,
+       args_hash, blast_radius, evidence::text AS evidence, capability_scope, state, decided_by,
+       decided_jti, reason, created_at, decided_at, expires_at, expires_at <= now() AS past_expiry
+FROM approvals WHERE approval_id = $1;
+
+-- name: lock_approval
+SELECT approval_id::text AS approval_id, agent_id, session_id::text AS session_id, tool, args_canonical,
+       args_hash, blast_radius, evidence::text AS evidence, capability_scope, state, decided_by,
+       decided_jti, reason, created_at, decided_at, expires_at, expires_at <= now() AS past_expiry
+FROM approvals WHERE approval_id = $1 FOR UPDATE;
+
+-- name: list_approvals
+SELECT approval_id::text AS approval_id, agent_id, session_id::text AS session_id, tool, args_canonical,
+       args_hash, blast_radius, evidence::text AS evidence, capability_scope, state, decided_by,
+       decided_jti, reason, created_at, decided_at, expires_at, expires_at <= now() AS past_expiry
+FROM approvals
+WHERE ($1 = '' OR state = $1) AND ($2::uuid IS NULL OR session_id = $2::uuid)
+ORDER BY created_at DESC LIMIT $3;
+
+-- name: decide_approval
+UPDATE approvals SET state = $2, decided_by = $3, decided_jti = $4, reason = $5, decided_at = now()
+WHERE approval_id = $1 AND state = 'pending'
+RETURNING approval_id;
+
+-- name: consume_approval
+-- Single use: only an approved row becomes consumed, once.
+UPDATE approvals SET state = 'consumed', consumed_at = now(), consumed_syscall_id = $5
+WHERE approval_id = $1 AND agent_id = $2 AND tool = $3 AND args_hash = $4 AND state = 'approved'
+RETURNING session_id::text AS session_id;

@@ -1,0 +1,260 @@
+"""PostgreSQL access for the policy service: the only module that imports asyncpg.
+
+Statements come from `queries.sql`. Database failures become AosErrors by
+SQLSTATE class, so callers see contract reasons, never driver exceptions.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import asyncpg
+
+from aos_common.errors import AlreadyExists, InvalidArgument, NotFound, Unavailable
+from policy_svc.capability import TokenRecord
+from policy_svc.classes import AgentClass
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+_BLOCK = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
+
+
+def load_queries(path: Path) -> dict[str, str]:
+    parts = _BLOCK.split(path.read_text())
+    return {parts[i]: parts[i + 1].strip() for i in range(1, len(parts), 2)}
+
+
+SQL = load_queries(Path(__file__).with_name("queries.sql"))
+
+
+def _translated(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    @functools.wraps(method)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await method(*args, **kwargs)
+        except asyncpg.UniqueViolationError as exc:
+            raise AlreadyExists("it already exists") from exc
+        except asyncpg.ForeignKeyViolationError as exc:
+            raise NotFound("a referenced record does not exist") from exc
+        except (asyncpg.CheckViolationError, asyncpg.DataError) as exc:
+            raise InvalidArgument(f"refused by the database: {exc.message}") from exc
+        except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError) as exc:
+            raise Unavailable("the policy database is unavailable") from exc
+
+    return wrapper
+
+
+def _token(row: Any) -> TokenRecord:
+    ceiling = row["cost_ceiling_usd"]
+    return TokenRecord(
+        jti=row["jti"],
+        parent_jti=row["parent_jti"],
+        kid=row["kid"],
+        subject=row["subject"],
+        kind=row["kind"],
+        caps=frozenset(row["caps"]),
+        backends=frozenset(row["backends"]),
+        issued_at=int(row["issued_at"]),
+        expires_at=int(row["expires_at"]),
+        session_id=row["session_id"] or "",
+        agent_id=row["agent_id"] or "",
+        agent_class=row["agent_class"] or "",
+        ceiling_usd=float(ceiling) if ceiling is not None else None,
+        revoked=row["revoked"],
+    )
+
+
+def _agent_class(row: Any) -> AgentClass:
+    return AgentClass(
+        name=row["name"],
+        backend=row["backend"],
+        model=row["model"],
+        allowed_backends=frozenset(row["allowed_backends"]),
+        capabilities=frozenset(row["capabilities"]),
+        cost_ceiling_usd=float(row["cost_ceiling_usd"]),
+        created_at=row["created_at"],
+    )
+
+
+class Queries:
+    """Statements run on a pool (each its own transaction) or on one transaction's connection."""
+
+    def __init__(self, executor: asyncpg.Pool | asyncpg.Connection):
+        self._db = executor
+
+    # agent classes
+    @_translated
+    async def insert_class(self, cls: AgentClass, created_by: str) -> AgentClass:
+        row = await self._db.fetchrow(
+            SQL["insert_class"], cls.name, cls.backend, cls.model, sorted(cls.allowed_backends),
+            sorted(cls.capabilities), Decimal(str(cls.cost_ceiling_usd)), created_by,
+        )
+        return _agent_class(row)
+
+    @_translated
+    async def get_class(self, name: str) -> AgentClass | None:
+        row = await self._db.fetchrow(SQL["get_class"], name)
+        return _agent_class(row) if row else None
+
+    @_translated
+    async def list_classes(self) -> list[AgentClass]:
+        return [_agent_class(r) for r in await self._db.fetch(SQL["list_classes"])]
+
+    # tokens
+    @_translated
+    async def insert_token(self, record: TokenRecord) -> None:
+        ceiling = Decimal(str(record.ceiling_usd)) if record.ceiling_usd is not None else None
+        await self._db.execute(
+            SQL["insert_token"], record.jti, record.parent_jti, record.kid, record.subject, record.kind,
+            sorted(record.caps), sorted(record.backends), record.session_id or None, record.agent_id or None,
+            record.agent_class or None, ceiling, record.issued_at, record.expires_at,
+        )
+
+    @_translated
+    async def token_lineage(self, jti: str) -> list[TokenRecord]:
+        return [_token(r) for r in await self._db.fetch(SQL["token_lineage"], jti)]
+
+    @_translated
+    async def revoke_subtree(self, jti: str) -> list[str]:
+        return [r["jti"] for r in await self._db.fetch(SQL["revoke_subtree"], jti)]
+
+    @_translated
+    async def list_tokens(self, under_jti: str | None, include_revoked: bool) -> list[dict[str, Any]]:
+        if under_jti is None:
+            rows = await self._db.fetch(SQL["list_all_tokens"], include_revoked)
+        else:
+            rows = await self._db.fetch(SQL["list_tokens_under"], under_jti, include_revoked)
+        return [dict(r) for r in rows]
+
+    @_translated
+    async def latest_agent_token(self, agent_id: str) -> TokenRecord | None:
+        row = await self._db.fetchrow(SQL["latest_agent_token"], agent_id)
+        return _token(row) if row else None
+
+    @_translated
+    async def revoked_unexpired(self) -> list[str]:
+        return [r["jti"] for r in await self._db.fetch(SQL["revoked_unexpired"])]
+
+    @_translated
+    async def kids_in_use(self) -> set[str]:
+        return {r["kid"] for r in await self._db.fetch(SQL["kids_in_use"])}
+
+    # cost ledger and syscalls
+    @_translated
+    async def insert_ledger(self, session_id: str, agent_class: str, ceiling_usd: float) -> None:
+        await self._db.execute(SQL["insert_ledger"], session_id, agent_class, Decimal(str(ceiling_usd)))
+
+    @_translated
+    async def get_ledger(self, session_id: str) -> dict[str, Any] | None:
+        row = await self._db.fetchrow(SQL["get_ledger"], session_id)
+        return dict(row) if row else None
+
+    @_translated
+    async def reserve(self, session_id: str, amount: Decimal, syscall_id: str, agent_id: str, token_jti: str,
+                      kind: str, target: str, model: str) -> dict[str, Any] | None:
+        row = await self._db.fetchrow(SQL["reserve"], session_id, amount, syscall_id, agent_id, token_jti, kind,
+                                      target, model)
+        return dict(row) if row else None
+
+    @_translated
+    async def insert_syscall(self, syscall_id: str, session_id: str, agent_id: str, token_jti: str, kind: str,
+                             target: str, args_hash: str, approval_id: str | None) -> None:
+        await self._db.execute(SQL["insert_syscall"], syscall_id, session_id, agent_id, token_jti, kind, target,
+                               args_hash, approval_id)
+
+    @_translated
+    async def get_syscall(self, syscall_id: str) -> dict[str, Any] | None:
+        row = await self._db.fetchrow(SQL["get_syscall"], syscall_id)
+        return dict(row) if row else None
+
+    @_translated
+    async def settle(self, syscall_id: str, agent_id: str, ok: bool, error: str, result_digest: str,
+                     cost: Decimal) -> Decimal | None:
+        """The session's spend after settling, or None when already settled."""
+        return await self._db.fetchval(SQL["settle"], syscall_id, agent_id, ok, error, result_digest, cost)
+
+    # tools
+    @_translated
+    async def upsert_tool(self, name: str, reversible: bool, blast_radius: str, idempotent: bool,
+                          schema: str) -> bool:
+        return await self._db.fetchval(SQL["upsert_tool"], name, reversible, blast_radius, idempotent, schema)
+
+    @_translated
+    async def get_tool(self, name: str) -> dict[str, Any] | None:
+        row = await self._db.fetchrow(SQL["get_tool"], name)
+        return dict(row) if row else None
+
+    # approvals
+    @_translated
+    async def expire_stale_approvals(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in await self._db.fetch(SQL["expire_stale_approvals"])]
+
+    @_translated
+    async def insert_approval(self, approval_id: str, agent_id: str, session_id: str, tool: str,
+                              args_canonical: str, args_hash: str, blast_radius: str,
+                              evidence: list[dict[str, Any]], scope: list[str], requested_jti: str,
+                              ttl_seconds: int) -> bool:
+        """True when inserted; False when a pending one for the same call already exists."""
+        inserted = await self._db.fetchval(
+            SQL["insert_approval"], approval_id, agent_id, session_id, tool, args_canonical, args_hash,
+            blast_radius, json.dumps(evidence), scope, requested_jti, float(ttl_seconds),
+        )
+        return inserted is not None
+
+    @_translated
+    async def pending_approval(self, agent_id: str, tool: str, args_hash: str) -> str | None:
+        return await self._db.fetchval(SQL["pending_approval"], agent_id, tool, args_hash)
+
+    @_translated
+    async def get_approval(self, approval_id: str, *, for_update: bool = False) -> dict[str, Any] | None:
+        row = await self._db.fetchrow(SQL["lock_approval" if for_update else "get_approval"], approval_id)
+        return dict(row) if row else None
+
+    @_translated
+    async def list_approvals(self, state: str, session_id: str | None, limit: int) -> list[dict[str, Any]]:
+        return [dict(r) for r in await self._db.fetch(SQL["list_approvals"], state, session_id, limit)]
+
+    @_translated
+    async def decide_approval(self, approval_id: str, state: str, subject: str, jti: str, reason: str) -> bool:
+        return await self._db.fetchval(SQL["decide_approval"], approval_id, state, subject, jti, reason) is not None
+
+    @_translated
+    async def consume_approval(self, approval_id: str, agent_id: str, tool: str, args_hash: str,
+                               syscall_id: str) -> bool:
+        row = await self._db.fetchval(SQL["consume_approval"], approval_id, agent_id, tool, args_hash, syscall_id)
+        return row is not None
+
+
+class Store(Queries):
+    def __init__(self, pool: asyncpg.Pool):
+        super().__init__(pool)
+        self._pool = pool
+
+    @classmethod
+    async def connect(cls, dsn: str, min_size: int = 1, max_size: int = 10) -> Store:
+        try:
+            pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise Unavailable(f"cannot connect to the policy database: {type(exc).__name__}") from exc
+        return cls(pool)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Queries]:
+        """One transaction: commits when the block ends, rolls back if it raises
+        (e.g. the audit append failed, so the effect must not exist)."""
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                yield Queries(conn)
+        except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError) as exc:
+            raise Unavailable("the policy database is unavailable") from exc
+
+    async def close(self) -> None:
+        await self._pool.close()

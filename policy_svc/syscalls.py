@@ -1,0 +1,368 @@
+"""The syscall boundary: Authorize decides, Complete settles.
+
+Authorize answers with a decision, not an error: ALLOW, PENDING (an approval
+to wait for) or DENY with a contract reason. Each decision that changes
+anything is appended to the session's audit chain inside the same database
+transaction that makes it effective, before the answer: if the append fails
+the transaction rolls back and the caller gets UNAVAILABLE, never an ALLOW.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from aos_common import events
+from aos_common.canonical import canonical_json, parse_json_object, sha256_hex
+from aos_common.capabilities import PERM_AGENTS_SPAWN, allows
+from aos_common.errors import AosError, InsufficientAuthority, InvalidArgument, NotFound, TokenExpired
+from aos_common.logs import log_fields
+from aos_common.tokens import Claims
+from policy_svc.approvals import HASH_PATTERN, ApprovalDesk, check_uuid, effective_state, syscall_id_for
+from policy_svc.audit import AuditLog
+from policy_svc.authority import TokenAuthority
+from policy_svc.capability import agent_id_of
+from policy_svc.classes import CAPABILITY_PATTERN
+from policy_svc.pricing import PriceTable
+from policy_svc.store import Store
+
+log = logging.getLogger(__name__)
+
+LLM_CALL, TOOL_CALL, SPAWN, KB_QUERY = "llm_call", "tool_call", "spawn", "kb_query"
+ALLOW, PENDING, DENY = "ALLOW", "PENDING", "DENY"
+BLAST_RADII = ("low", "medium", "high")
+MAX_ERROR_CHARS = 2000
+MAX_EVIDENCE_ITEMS = 50
+MAX_EVIDENCE_CHARS = 20_000
+DIGEST_PATTERN = re.compile(r"^([0-9a-f]{64})?$")
+
+
+@dataclass(frozen=True)
+class SyscallRequest:
+    token: str
+    kind: str
+    target: str
+    agent_id: str = ""
+    args_canonical: str = ""
+    args_hash: str = ""
+    model: str = ""
+    max_input_tokens: int = 0
+    max_output_tokens: int = 0
+    approval_id: str = ""
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Decision:
+    decision: str
+    reason: str = ""
+    message: str = ""
+    approval_id: str = ""
+    syscall_id: str = ""
+    reserved_usd: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True)
+class Settlement:
+    cost_usd: Decimal
+    session_spent_usd: Decimal
+
+
+@dataclass(frozen=True)
+class ToolPolicy:
+    name: str
+    reversible: bool
+    blast_radius: str
+    idempotent: bool
+    args_schema_json: str = ""
+
+    def __post_init__(self) -> None:
+        if not CAPABILITY_PATTERN.match(self.name):
+            raise InvalidArgument(f"tool name {self.name!r} is not a valid name")
+        if self.blast_radius not in BLAST_RADII:
+            raise InvalidArgument(f"blast_radius of {self.name} must be one of {', '.join(BLAST_RADII)}")
+        if self.args_schema_json:
+            try:
+                json.loads(self.args_schema_json)
+            except json.JSONDecodeError as exc:
+                raise InvalidArgument(f"args schema of {self.name} is not JSON: {exc}") from exc
+
+
+class _Refused(Exception):
+    """A DENY found while checking; carries what the decision says."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+class Syscalls:
+    def __init__(self, authority: TokenAuthority, store: Store, audit: AuditLog, prices: PriceTable,
+                 approvals: ApprovalDesk, approval_ttl_seconds: int):
+        self._authority = authority
+        self._store = store
+        self._audit = audit
+        self._prices = prices
+        self._approvals = approvals
+        self._approval_ttl = approval_ttl_seconds
+
+    async def authorize(self, request: SyscallRequest) -> Decision:
+        try:
+            claims = await self._authority.verify(request.token)
+        except TokenExpired as error:
+            return await self._deny_unverified(request, "TOKEN_EXPIRED", error.message)
+        except AosError as error:
+            if error.reason == "UNAVAILABLE":
+                raise
+            return await self._deny_unverified(request, "UNAUTHENTICATED", error.message)
+        try:
+            if claims.kind != "agent":
+                raise _Refused("UNAUTHENTICATED", "syscalls need an agent's capability token")
+            if request.agent_id and request.agent_id != agent_id_of(claims):
+                raise _Refused("INSUFFICIENT_AUTHORITY", "the token belongs to another agent")
+            if request.kind == TOOL_CALL:
+                return await self._tool_call(claims, request)
+            if request.kind == LLM_CALL:
+                return await self._llm_call(claims, request)
+            if request.kind == SPAWN:
+                return await self._plain(claims, request, PERM_AGENTS_SPAWN)
+            if request.kind == KB_QUERY:
+                return await self._plain(claims, request, request.target)
+            raise _Refused("INVALID_ARGUMENT", "syscall kind is missing or unknown")
+        except _Refused as refusal:
+            return await self._deny(claims, request, refusal.reason, refusal.message)
+
+    # --- the kinds
+
+    async def _plain(self, claims: Claims, request: SyscallRequest, needed: str) -> Decision:
+        if not needed or not allows(claims.capabilities, needed):
+            raise _Refused("INSUFFICIENT_AUTHORITY", f"{needed or 'the target'} is not in the agent's capabilities")
+        syscall_id = str(uuid.uuid4())
+        async with self._store.transaction() as tx:
+            await tx.insert_syscall(syscall_id, claims.session_id, agent_id_of(claims), claims.jti, request.kind,
+                                    request.target, request.args_hash, None)
+            decision = Decision(ALLOW, syscall_id=syscall_id)
+            await self._record(claims, request, decision)
+        return decision
+
+    async def _tool_call(self, claims: Claims, request: SyscallRequest) -> Decision:
+        if not allows(claims.capabilities, request.target):
+            raise _Refused("INSUFFICIENT_AUTHORITY", f"{request.target!r} is not in the agent's capabilities")
+        tool = await self._store.get_tool(request.target)
+        if tool is None:
+            raise _Refused("INSUFFICIENT_AUTHORITY", f"unknown tool {request.target!r}")
+        _check_args(request)
+        if tool["reversible"]:
+            return await self._plain(claims, request, request.target)
+        if request.approval_id:
+            return await self._use_approval(claims, request)
+        return await self._request_approval(claims, request, tool["blast_radius"])
+
+    async def _request_approval(self, claims: Claims, request: SyscallRequest, blast_radius: str) -> Decision:
+        agent_id = agent_id_of(claims)
+        await self._approvals.expire_stale()
+        existing = await self._store.pending_approval(agent_id, request.target, request.args_hash)
+        if existing:
+            # Asking again for the same call waits on the same request; the
+            # chain already holds HUMAN_APPROVAL_REQUESTED for it.
+            return Decision(PENDING, approval_id=existing, message="waiting for an operator's approval")
+        approval_id = str(uuid.uuid4())
+        async with self._store.transaction() as tx:
+            inserted = await tx.insert_approval(
+                approval_id, agent_id, claims.session_id, request.target, request.args_canonical,
+                request.args_hash, blast_radius, _bounded_evidence(request.evidence),
+                sorted(claims.capabilities), claims.jti, self._approval_ttl,
+            )
+            if inserted:
+                decision = Decision(PENDING, approval_id=approval_id, message="waiting for an operator's approval")
+                await self._record(claims, request, decision, events.HUMAN_APPROVAL_REQUESTED,
+                                   {"blast_radius": blast_radius})
+                return decision
+        # Another call for the same args created the request first.
+        existing = await self._store.pending_approval(agent_id, request.target, request.args_hash)
+        return Decision(PENDING, approval_id=existing or "", message="waiting for an operator's approval")
+
+    async def _use_approval(self, claims: Claims, request: SyscallRequest) -> Decision:
+        agent_id = agent_id_of(claims)
+        try:
+            approval_id = check_uuid(request.approval_id, "approval_id")
+        except InvalidArgument as error:
+            raise _Refused("INVALID_ARGUMENT", error.message) from None
+        row = await self._store.get_approval(approval_id)
+        if row is None or row["agent_id"] != agent_id or row["tool"] != request.target:
+            raise _Refused("INSUFFICIENT_AUTHORITY", "no such approval for this agent and tool")
+        if row["args_hash"] != request.args_hash:
+            raise _Refused("APPROVAL_ARGS_MISMATCH", "the arguments differ from the ones the approval is bound to")
+        state = effective_state(row)
+        if state == "pending":
+            return Decision(PENDING, approval_id=approval_id, message="waiting for an operator's approval")
+        if state == "denied":
+            raise _Refused("INSUFFICIENT_AUTHORITY", f"an operator denied this call: {row['reason']}")
+        if state == "expired":
+            raise _Refused("INSUFFICIENT_AUTHORITY", "approval expired before an operator decided")
+        if state != "approved":
+            raise _Refused("INSUFFICIENT_AUTHORITY", "approval was already used; approvals are single-use")
+        syscall_id = syscall_id_for(approval_id)
+        async with self._store.transaction() as tx:
+            consumed = await tx.consume_approval(approval_id, agent_id, request.target, request.args_hash,
+                                                 syscall_id)
+            if consumed:
+                await tx.insert_syscall(syscall_id, claims.session_id, agent_id, claims.jti, request.kind,
+                                        request.target, request.args_hash, approval_id)
+                decision = Decision(ALLOW, approval_id=approval_id, syscall_id=syscall_id)
+                await self._record(claims, request, decision)
+                return decision
+        raise _Refused("INSUFFICIENT_AUTHORITY", "approval was already used; approvals are single-use")
+
+    async def _llm_call(self, claims: Claims, request: SyscallRequest) -> Decision:
+        backend = request.target
+        if backend not in claims.backends:
+            raise _Refused("BACKEND_NOT_ALLOWED", f"backend {backend!r} is not allowed for this agent")
+        agent_class = await self._store.get_class(claims.agent_class)
+        if agent_class is None or backend not in agent_class.allowed_backends:
+            raise _Refused("BACKEND_NOT_ALLOWED",
+                           f"backend {backend!r} is not in the allowed_backends of class {claims.agent_class!r}")
+        if not request.model:
+            raise _Refused("INVALID_ARGUMENT", "an LLM call must name its model")
+        if request.max_input_tokens < 0 or request.max_output_tokens <= 0:
+            raise _Refused("INVALID_ARGUMENT", "max_input_tokens must be >= 0 and max_output_tokens > 0")
+        estimate = self._prices.cost(request.model, request.max_input_tokens, request.max_output_tokens)
+        syscall_id = str(uuid.uuid4())
+        async with self._store.transaction() as tx:
+            ledger = await tx.reserve(claims.session_id, estimate, syscall_id, agent_id_of(claims), claims.jti,
+                                      request.kind, backend, request.model)
+            if ledger is not None:
+                decision = Decision(ALLOW, syscall_id=syscall_id, reserved_usd=estimate)
+                await self._record(claims, request, decision, extra={
+                    "model": request.model,
+                    "session_reserved_usd": float(ledger["reserved_usd"]),
+                    "session_spent_usd": float(ledger["spent_usd"]),
+                    "ceiling_usd": float(ledger["ceiling_usd"]),
+                })
+                return decision
+        raise _Refused("COST_CEILING_EXCEEDED",
+                       f"reserving ${estimate} for {request.model} would pass the session's cost ceiling")
+
+    # --- completion
+
+    async def complete(self, token: str, syscall_id: str, ok: bool, error: str, input_tokens: int,
+                       output_tokens: int, result_digest: str) -> Settlement:
+        claims = await self._authority.verify(token, allow_expired=True)
+        syscall = await self._store.get_syscall(check_uuid(syscall_id, "syscall_id"))
+        if syscall is None:
+            raise NotFound(f"no syscall {syscall_id}")
+        agent_id = agent_id_of(claims)
+        if claims.kind != "agent" or syscall["agent_id"] != agent_id:
+            raise InsufficientAuthority("only the agent that made a syscall can complete it")
+        if not DIGEST_PATTERN.match(result_digest):
+            raise InvalidArgument("result_digest must be a hex SHA-256 or empty")
+        cost = Decimal(0)
+        if syscall["kind"] == LLM_CALL:
+            cost = self._prices.cost(syscall["model"], input_tokens, output_tokens)
+        if not syscall["completed"]:
+            async with self._store.transaction() as tx:
+                spent = await tx.settle(syscall["syscall_id"], agent_id, ok, error[:MAX_ERROR_CHARS], result_digest,
+                                        cost)
+                if spent is not None:
+                    await self._audit.append(syscall["session_id"], events.SYSCALL_COMPLETED, claims, {
+                        "syscall_id": syscall["syscall_id"],
+                        "agent_id": agent_id,
+                        "kind": syscall["kind"],
+                        "target": syscall["target"],
+                        "ok": ok,
+                        "error": error[:500],
+                        "result_digest": result_digest,
+                        "cost_usd": float(cost),
+                        "released_usd": float(syscall["reserved_usd"]),
+                    })
+                    return Settlement(cost, spent)
+        # Already settled: report what was recorded, change nothing.
+        settled = await self._store.get_syscall(syscall["syscall_id"])
+        ledger = await self._store.get_ledger(syscall["session_id"])
+        assert settled is not None and ledger is not None  # syscalls and ledgers are never deleted
+        return Settlement(settled["cost_usd"] or Decimal(0), ledger["spent_usd"])
+
+    # --- tools and costs
+
+    async def register_tools(self, tools: list[ToolPolicy]) -> int:
+        async with self._store.transaction() as tx:
+            for tool in tools:
+                reversible = await tx.upsert_tool(tool.name, tool.reversible, tool.blast_radius, tool.idempotent,
+                                                  tool.args_schema_json)
+                if reversible != tool.reversible:
+                    log.warning("tool stays irreversible; a registration cannot remove its approval gate",
+                                extra=log_fields(tool=tool.name))
+        return len(tools)
+
+    async def session_cost(self, session_id: str) -> dict[str, Any]:
+        ledger = await self._store.get_ledger(check_uuid(session_id, "session_id"))
+        if ledger is None:
+            raise NotFound(f"no session {session_id}")
+        return ledger
+
+    # --- recording decisions
+
+    async def _record(self, claims: Claims, request: SyscallRequest, decision: Decision,
+                      event_type: str | None = None, extra: dict[str, Any] | None = None) -> None:
+        if event_type is None:
+            event_type = events.SYSCALL_ALLOWED if decision.decision == ALLOW else events.SYSCALL_DENIED
+        payload = {
+            "agent_id": agent_id_of(claims) or request.agent_id,
+            "kind": request.kind,
+            "target": request.target[:200],
+            "args_hash": request.args_hash[:64],
+            "decision": decision.decision,
+            "reason": decision.reason,
+            "message": decision.message[:500],
+            "approval_id": decision.approval_id,
+            "syscall_id": decision.syscall_id,
+            "reserved_usd": float(decision.reserved_usd),
+            **(extra or {}),
+        }
+        await self._audit.append(claims.session_id or events.SYSTEM_SESSION_ID, event_type, claims, payload)
+
+    async def _deny(self, claims: Claims, request: SyscallRequest, reason: str, message: str) -> Decision:
+        decision = Decision(DENY, reason=reason, message=message, approval_id=request.approval_id[:64])
+        await self._record(claims, request, decision)
+        return decision
+
+    async def _deny_unverified(self, request: SyscallRequest, reason: str, message: str) -> Decision:
+        """A token policy cannot trust names no session worth believing: the
+        refusal goes to the system chain, attributed to no one."""
+        decision = Decision(DENY, reason=reason, message=message)
+        payload = {
+            "agent_id": request.agent_id[:128],
+            "kind": request.kind,
+            "target": request.target[:200],
+            "decision": DENY,
+            "reason": reason,
+            "message": message,
+        }
+        await self._audit.append(events.SYSTEM_SESSION_ID, events.SYSCALL_DENIED, None, payload)
+        return decision
+
+
+def _check_args(request: SyscallRequest) -> None:
+    """args_canonical must be canonical JSON of an object, and args_hash its SHA-256."""
+    try:
+        canonical = canonical_json(parse_json_object(request.args_canonical, "args_canonical"))
+    except InvalidArgument as error:
+        raise _Refused("INVALID_ARGUMENT", error.message) from None
+    if canonical.decode() != request.args_canonical:
+        raise _Refused("INVALID_ARGUMENT", "args_canonical is not RFC 8785 canonical JSON")
+    if not HASH_PATTERN.match(request.args_hash) or sha256_hex(canonical) != request.args_hash:
+        raise _Refused("INVALID_ARGUMENT", "args_hash is not the SHA-256 of args_canonical")
+
+
+def _bounded_evidence(evidence: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Evidence is shown to operators, not trusted; keep it to a readable size."""
+    bounded = []
+    for item in evidence[:MAX_EVIDENCE_ITEMS]:
+        bounded.append({**item, "content": str(item.get("content", ""))[:MAX_EVIDENCE_CHARS]})
+    return bounded
