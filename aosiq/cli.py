@@ -9,6 +9,7 @@ import sys
 import typer
 
 from aos_common.logs import setup_logging
+from aosiq import cli_approvals, cli_classes, cli_tokens
 
 app = typer.Typer(
     name="aosiq",
@@ -17,6 +18,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+app.add_typer(cli_classes.app, name="classes")
+app.add_typer(cli_tokens.app, name="token")
+app.add_typer(cli_approvals.app, name="approvals")
 
 
 @app.command()

@@ -11,7 +11,8 @@ from collections.abc import Iterator, Sequence
 
 import uvicorn
 from grpc_health.v1 import health_pb2
-from starlette.routing import BaseRoute
+from starlette.responses import RedirectResponse
+from starlette.routing import BaseRoute, Mount, Route
 
 from aos.v1 import policy_internal_pb2_grpc
 from aos_common.config import ConfigError
@@ -23,6 +24,7 @@ from gateway import config as gateway_config
 from gateway.app import build_app
 from gateway.auth import Authenticator
 from gateway.config import GatewayConfig
+from gateway.dashboard import create_dashboard
 from gateway.grpc_proxy import build_grpc_server
 from gateway.health import GET_HEALTH_PATH, HealthReporter
 from gateway.http_rules import RouteTable, public_services
@@ -93,8 +95,17 @@ class _EmbeddedUvicorn(uvicorn.Server):
         yield
 
 
+async def _to_dashboard(_request: object) -> RedirectResponse:
+    return RedirectResponse("/ui/")
+
+
 async def serve(config: GatewayConfig) -> None:
-    gateway = Gateway(config)
+    dashboard = create_dashboard(
+        kernel_address=config.kernel_address,
+        policy_address=config.policy_address,
+        audit_address=config.audit_address,
+    )
+    gateway = Gateway(config, extra_routes=[Route("/ui", _to_dashboard), Mount("/ui", app=dashboard)])
     http_socket = listen_socket(config.http_host, config.http_port)
     try:
         grpc_port = gateway.bind_grpc(config.http_host, config.grpc_port)
@@ -125,6 +136,7 @@ async def serve(config: GatewayConfig) -> None:
     await http_task
     stop_task.cancel()
     await gateway.stop()
+    await dashboard.state.backends.close()
     log.info("stopped")
 
 

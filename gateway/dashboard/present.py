@@ -55,8 +55,7 @@ def age_text(value: timestamp_pb2.Timestamp, now: datetime | None = None) -> str
 
 
 def size_text(text: str) -> str:
-    lines = text.count("\n") + 1 if text else 0
-    return f"{len(text.encode('utf-8'))} bytes, {lines} lines"
+    return f"{len(text.encode('utf-8')):,} bytes"
 
 
 # Characters that render as nothing or reorder what surrounds them (bidi controls,

@@ -92,7 +92,7 @@ class Views:
             Route("/approvals/{approval_id}/approve", self.approve, methods=["POST"]),
             Route("/approvals/{approval_id}/deny", self.deny, methods=["POST"]),
             Route("/agents/{agent_id}/state", self.agent_state, methods=["GET"]),
-            Route("/sessions/{session_id}", self.session, methods=["GET"]),
+            Route("/sessions/{session_id}", self.session_trail, methods=["GET"]),
             Mount("/static", app=StaticFiles(directory=self.static_dir)),
         ]
 
@@ -103,7 +103,8 @@ class Views:
 
     def _operator(self, request: Request) -> OperatorSession:
         cookie = request.cookies.get(COOKIE_NAME)
-        session = self.sessions.get(cookie)
+        # Background polls are not the operator at work: an unattended screen still times out.
+        session = self.sessions.get(cookie, touch=not request.headers.get("hx-request"))
         if session is None:
             raise LoginRequired("SESSION_EXPIRED" if cookie else None)
         return session
@@ -271,7 +272,7 @@ class Views:
 
     # -- audit ---------------------------------------------------------------------------------
 
-    async def session(self, request: Request) -> Response:
+    async def session_trail(self, request: Request) -> Response:
         session = self._operator(request)
         session_id = request.path_params["session_id"]
         trail = await self.backends.audit_trail(session.token, session_id)

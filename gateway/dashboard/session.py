@@ -63,7 +63,8 @@ class SessionStore:
         self._sessions[session_id] = session
         return session_id, session
 
-    def get(self, session_id: str | None) -> OperatorSession | None:
+    def get(self, session_id: str | None, *, touch: bool = True) -> OperatorSession | None:
+        """The live session, if any. `touch=False` reads it without counting as operator activity."""
         if not session_id:
             return None
         session = self._sessions.get(session_id)
@@ -73,7 +74,8 @@ class SessionStore:
         if self._expired(session, now):
             del self._sessions[session_id]
             return None
-        session.last_seen = now
+        if touch:
+            session.last_seen = now
         return session
 
     def drop(self, session_id: str | None) -> None:
