@@ -1,0 +1,1 @@
+"""The audit service: per-session tamper-evident hash chains, their anchors, and verification."""

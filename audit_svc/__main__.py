@@ -1,0 +1,3 @@
+from audit_svc.server import main
+
+main()

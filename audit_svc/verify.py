@@ -1,0 +1,251 @@
+"""Verifying a session's chain, alone and against its anchors. Pure logic, no I/O.
+
+`first_bad_seq` is the first chain_seq the verifier cannot vouch for:
+
+* an entry that fails its own checks (wrong seq, broken prev_hash link, hash
+  that does not match its contents, record of another session or type) is
+  bad at its seq; a gap or a repeated seq is bad at the smaller of the
+  expected and the found seq;
+* an anchor whose head hash differs from the chain's hash at that seq, while
+  every entry up to it checks out, means entries were rewritten with
+  recomputed hashes somewhere after the previous matching anchor: bad at that
+  anchor's seq + 1 (or the trusted seq + 1 in incremental mode) - the first
+  entry no intact anchor covers. Where the chain itself fails at or before the
+  anchor, the chain's finding is the more precise and wins;
+* an anchor beyond the end of the chain means the tail was removed: bad at
+  length + 1;
+* an anchor object that is forged, forked (two different anchors for one seq)
+  or unlinked is bad at its seq (capped at length + 1).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from audit_svc.anchors import AnchorInvalid, Checkpoint, parse_anchor
+from audit_svc.chain import ENTRY_TAG, entry_hash, genesis_hash
+
+
+class ChainEntry(NamedTuple):
+    """One stored row, as the verifier sees it (a tuple: rows arrive by the
+    ten thousand and are built straight from the database's records)."""
+
+    chain_seq: int
+    event_type: str
+    record: bytes
+    prev_hash: bytes
+    hash: bytes
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Trusted:
+    """Incremental verification: the caller already trusts the chain up to here."""
+
+    chain_seq: int
+    hash: bytes
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    length: int
+    head_hash: bytes
+    first_bad_seq: int
+    anchors_checked: int
+    unanchored_entries: int
+    unanchored_seconds: float
+    problem: str
+
+
+@dataclass(frozen=True)
+class AnchorSet:
+    """The consistent anchors of a session, and the first problem found among the objects."""
+
+    checkpoints: dict[int, Checkpoint]
+    problem: str = ""
+    problem_seq: int = 0
+
+
+def check_anchor_objects(
+    session_id: str, bodies: Iterable[bytes], public_keys: dict[str, Ed25519PublicKey]
+) -> AnchorSet:
+    """Signature, session, uniqueness per seq and linkage of a session's anchor objects."""
+    by_seq: dict[int, Checkpoint] = {}
+    problems: list[tuple[int, str]] = []
+    for body in bodies:
+        try:
+            checkpoint = parse_anchor(body, public_keys)
+        except AnchorInvalid as exc:
+            problems.append((exc.chain_seq or 1, str(exc)))
+            continue
+        if checkpoint.session_id != session_id:
+            problems.append((checkpoint.chain_seq, f"anchor at seq {checkpoint.chain_seq} names another session"))
+            continue
+        seen = by_seq.get(checkpoint.chain_seq)
+        if seen is not None and seen != checkpoint:
+            problems.append((checkpoint.chain_seq, f"two different anchors claim seq {checkpoint.chain_seq} (fork)"))
+            continue
+        by_seq[checkpoint.chain_seq] = checkpoint
+    previous = b""
+    for seq in sorted(by_seq):
+        checkpoint = by_seq[seq]
+        if checkpoint.prev_anchor_hash != previous:
+            problems.append((seq, f"anchor at seq {seq} does not link to the anchor before it"))
+            break
+        previous = checkpoint.anchor_hash
+    if not problems:
+        return AnchorSet(checkpoints=by_seq)
+    seq, problem = min(problems)
+    return AnchorSet(checkpoints={s: c for s, c in by_seq.items() if s < seq}, problem=problem, problem_seq=seq)
+
+
+class ChainVerifier:
+    """Feed a session's entries in chain_seq order (in batches), then read `result()`."""
+
+    def __init__(self, session_id: str, anchors: AnchorSet, now: datetime, trusted: Trusted | None = None):
+        self._session_id = session_id
+        self._anchors = anchors
+        self._now = now
+        self._trusted = trusted
+        self._session_suffix = b',"session_id":"' + session_id.encode() + b'"}'
+        self._type_needles: dict[str, bytes] = {}
+        self._expected = trusted.chain_seq + 1 if trusted else 1
+        self._prev = trusted.hash if trusted else genesis_hash(session_id)
+        self._vouched = trusted.chain_seq if trusted else 0
+        self._length = 0
+        self._head = b""
+        self._first_created_at: datetime | None = None
+        self._anchors_checked = 0
+        self._bad = 0
+        self._problem = ""
+        self._saw_trusted = trusted is None or trusted.chain_seq == 0
+
+    def _fail(self, seq: int, problem: str) -> None:
+        self._bad, self._problem = seq, problem
+
+    def _type_needle(self, event_type: str) -> bytes:
+        # Records are canonical (keys sorted), so the top-level event_type sits
+        # between created_at and payload; strings cannot hold a bare quote.
+        needle = self._type_needles.get(event_type)
+        if needle is None:
+            needle = b',"event_type":"' + event_type.encode() + b'","payload":'
+            self._type_needles[event_type] = needle
+        return needle
+
+    def feed(self, entries: Iterable[ChainEntry]) -> None:
+        # The loop below is the hot path (every entry of every verification):
+        # an entry that passes every check costs one hash and a few compares;
+        # anything unusual - a failure, an anchor - takes the careful path.
+        sha256, tag, anchors, suffix = hashlib.sha256, ENTRY_TAG, self._anchors.checkpoints, self._session_suffix
+        needles, needle_for = self._type_needles, self._type_needle
+        expected, prev = self._expected, self._prev
+        last: ChainEntry | None = None
+        for entry in entries:
+            last = entry
+            if self._bad or not self._saw_trusted or self._first_created_at is None:
+                self._expected, self._prev = expected, prev
+                self._careful(entry)
+                expected, prev = self._expected, self._prev
+                continue
+            seq, digest, record = entry.chain_seq, entry.hash, entry.record
+            if (
+                seq != expected
+                or entry.prev_hash != prev
+                or sha256(tag + prev + seq.to_bytes(8, "big") + record).digest() != digest
+                or not record.endswith(suffix)
+                or (needles.get(entry.event_type) or needle_for(entry.event_type)) not in record
+                or seq in anchors
+            ):
+                self._expected, self._prev = expected, prev
+                self._careful(entry)
+                expected, prev = self._expected, self._prev
+                continue
+            prev, expected = digest, seq + 1
+        self._expected, self._prev = expected, prev
+        if last is not None:
+            self._length = max(self._length, expected - 1, last.chain_seq)
+            self._head = last.hash
+
+    def _careful(self, entry: ChainEntry) -> None:
+        self._length = max(self._length, entry.chain_seq)
+        if self._bad:
+            return  # keep counting the length; the verdict is in
+        if not self._saw_trusted:
+            self._check_trusted(entry)
+            return
+        if self._first_created_at is None:
+            self._first_created_at = entry.created_at
+        self._check(entry)
+
+    def _check_trusted(self, entry: ChainEntry) -> None:
+        assert self._trusted is not None
+        self._saw_trusted = True
+        if entry.chain_seq != self._trusted.chain_seq or entry.hash != self._trusted.hash:
+            self._fail(self._trusted.chain_seq, f"entry {self._trusted.chain_seq} no longer has the trusted hash")
+
+    def _check(self, entry: ChainEntry) -> None:
+        seq = entry.chain_seq
+        if seq != self._expected:
+            kind = "is missing" if seq > self._expected else "appears twice or out of order"
+            self._fail(min(seq, self._expected), f"chain_seq {min(seq, self._expected)} {kind}")
+            return
+        if entry.prev_hash != self._prev:
+            self._fail(seq, f"entry {seq}: prev_hash does not link to entry {seq - 1}")
+            return
+        if entry_hash(entry.prev_hash, seq, entry.record) != entry.hash:
+            self._fail(seq, f"entry {seq}: hash does not match its contents")
+            return
+        if not entry.record.endswith(self._session_suffix):
+            self._fail(seq, f"entry {seq}: record belongs to another session")
+            return
+        if self._type_needle(entry.event_type) not in entry.record:
+            self._fail(seq, f"entry {seq}: event_type column differs from the record")
+            return
+        anchor = self._anchors.checkpoints.get(seq)
+        if anchor is not None and seq > self._vouched:
+            self._anchors_checked += 1
+            if anchor.head_hash != entry.hash:
+                self._fail(
+                    self._vouched + 1,
+                    f"anchor at seq {seq} covers a different head: entries after {self._vouched} were rewritten",
+                )
+                return
+            self._vouched = seq
+        self._prev = entry.hash
+        self._expected = seq + 1
+
+    def result(self) -> VerifyResult:
+        bad, problem = self._bad, self._problem
+        if not bad and not self._saw_trusted:
+            assert self._trusted is not None
+            bad, problem = self._trusted.chain_seq, f"entry {self._trusted.chain_seq} (trusted) is missing"
+        beyond = [seq for seq in self._anchors.checkpoints if seq > self._length]
+        if not bad and beyond:
+            self._anchors_checked += 1
+            bad = self._length + 1
+            problem = f"anchor at seq {min(beyond)} is beyond the chain's end ({self._length}): the tail was removed"
+        if self._anchors.problem_seq and (not bad or self._anchors.problem_seq < bad):
+            bad = min(self._anchors.problem_seq, self._length + 1)
+            problem = self._anchors.problem
+        anchored = [c for c in self._anchors.checkpoints.values() if c.chain_seq <= self._length]
+        newest = max(anchored, key=lambda c: c.chain_seq, default=None)
+        unanchored = self._length - (newest.chain_seq if newest else 0)
+        since = newest.created_at if newest else self._first_created_at
+        seconds = max(0.0, (self._now - since).total_seconds()) if unanchored and since else 0.0
+        return VerifyResult(
+            ok=not bad,
+            length=self._length,
+            head_hash=self._head,
+            first_bad_seq=bad,
+            anchors_checked=self._anchors_checked,
+            unanchored_entries=unanchored,
+            unanchored_seconds=seconds,
+            problem=problem,
+        )

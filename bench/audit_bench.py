@@ -1,0 +1,217 @@
+"""Audit chain benchmark (issue 3). Prints one JSON object; ratios are measured in the same run.
+
+    .venv/bin/python bench/audit_bench.py [--appends 3000] [--verify-length 20000]
+
+Uses the embedded PostgreSQL in a temporary directory, or AOS_BENCH_DATABASE_URL
+(a superuser DSN; a scratch database is created in it). synchronous_commit
+stays on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from aosiq.database import SERVICE_ROLES, create_database, start_embedded, with_user
+from aosiq.migrate import migrate
+from audit_svc.anchor_store import LocalAnchorStore
+from audit_svc.anchoring import Anchorer
+from audit_svc.anchors import AnchorSigner
+from audit_svc.chain import ENTRY_TAG, Actor, NewEvent, new_event
+from audit_svc.store import AuditStore, stream_rows
+from audit_svc.verify import AnchorSet, ChainVerifier
+
+RAW_TABLE = """
+CREATE TABLE public.bench_raw (
+    session_id uuid NOT NULL, chain_seq integer NOT NULL, event_type text NOT NULL, record bytea NOT NULL,
+    prev_hash bytea NOT NULL, hash bytea NOT NULL, created_at timestamptz NOT NULL,
+    PRIMARY KEY (session_id, chain_seq))
+"""
+RAW_INSERT = "INSERT INTO public.bench_raw VALUES ($1, $2, $3, $4, $5, $6, $7)"
+PLAIN_FETCH = (
+    "SELECT chain_seq, event_type, record, prev_hash, hash, created_at FROM audit.audit_events"
+    " WHERE session_id = $1 ORDER BY chain_seq"
+)
+ACTOR = Actor("policy", "operator@bench", "jti-bench")
+PAYLOAD = json.dumps({"tool": "fs.read_file", "args": {"path": "notes/q3.txt"}, "decision": "ALLOW",
+                      "args_hash": "ab" * 32, "cost_usd": 0.0012})
+
+
+def event(session: str) -> NewEvent:
+    return new_event(session, "SYSCALL_ALLOWED", ACTOR, PAYLOAD, datetime.now(UTC))
+
+
+async def raw_insert_rate(admin_dsn: str, count: int) -> float:
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(RAW_TABLE)
+        session, sample = uuid.uuid4(), event(str(uuid.uuid4()))
+        digest = hashlib.sha256(b"x").digest()
+        start = time.perf_counter()
+        for seq in range(1, count + 1):
+            await conn.execute(RAW_INSERT, session, seq, sample.event_type, sample.record, digest, digest,
+                               sample.created_at)
+        return count / (time.perf_counter() - start)
+    finally:
+        await conn.close()
+
+
+async def append_rate(store: AuditStore, writers: int, sessions: int, per_writer: int, prebuilt: bool) -> float:
+    ids = [str(uuid.uuid4()) for _ in range(sessions)]
+
+    async def writer(index: int) -> None:
+        session = ids[index % sessions]
+        ready = event(session)
+        for _ in range(per_writer):
+            await store.append(ready if prebuilt else event(session))
+
+    start = time.perf_counter()
+    await asyncio.gather(*(writer(w) for w in range(writers)))
+    return writers * per_writer / (time.perf_counter() - start)
+
+
+async def verification(dsn: str, store: AuditStore, length: int) -> dict[str, float]:
+    session = str(uuid.uuid4())
+    for _ in range(length):
+        await store.append(event(session))
+    conn = await asyncpg.connect(dsn)
+    try:
+        start = time.perf_counter()
+        rows = await conn.fetch(PLAIN_FETCH, uuid.UUID(session))
+        fetch_seconds = time.perf_counter() - start
+
+        start = time.perf_counter()
+        verifier = ChainVerifier(session, AnchorSet(checkpoints={}), datetime.now(UTC))
+        async for batch in stream_rows(conn, session):
+            verifier.feed(batch)
+        result = verifier.result()
+        stream_seconds = time.perf_counter() - start
+        assert result.ok and result.length == length, result
+
+        entries = [entry for batch in [b async for b in stream_rows(conn, session)] for entry in batch]
+    finally:
+        await conn.close()
+    assert len(rows) == length
+    # Two baselines: hashlib over the hashed bytes already laid out in memory,
+    # and hashlib over the same bytes assembled per entry as any chain hash needs.
+    blobs = [ENTRY_TAG + e.prev_hash + e.chain_seq.to_bytes(8, "big") + e.record for e in entries]
+    start = time.perf_counter()
+    for blob in blobs:
+        hashlib.sha256(blob).digest()
+    hashlib_seconds = time.perf_counter() - start
+    sha256, tag = hashlib.sha256, ENTRY_TAG
+    start = time.perf_counter()
+    for e in entries:
+        sha256(tag + e.prev_hash + e.chain_seq.to_bytes(8, "big") + e.record).digest()
+    hashlib_assembling_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    verifier = ChainVerifier(session, AnchorSet(checkpoints={}), datetime.now(UTC))
+    verifier.feed(entries)
+    assert verifier.result().ok
+    memory_seconds = time.perf_counter() - start
+    return {
+        "entries": length,
+        "plain_fetch_per_s": length / fetch_seconds,
+        "streamed_verify_per_s": length / stream_seconds,
+        "streamed_vs_fetch": fetch_seconds / stream_seconds,
+        "hashlib_per_s": length / hashlib_seconds,
+        "in_memory_verify_per_s": length / memory_seconds,
+        "in_memory_vs_hashlib": hashlib_seconds / memory_seconds,
+        "hashlib_assembling_per_s": length / hashlib_assembling_seconds,
+        "in_memory_vs_hashlib_assembling": hashlib_assembling_seconds / memory_seconds,
+    }
+
+
+async def anchor_write_rates(store: AuditStore, home: Path, sessions: int, seconds: float) -> list[dict[str, float]]:
+    """Anchor writes per second at growing event rates (N=100 events, T=1 s)."""
+    results = []
+    for target_rate in (200, 1000, 0):  # 0: as fast as appends go
+        anchors = LocalAnchorStore(home / f"anchors-{target_rate}")
+        anchorer = Anchorer(store, anchors, AnchorSigner(Ed25519PrivateKey.generate()), 100, 1.0)
+        await anchorer.start()
+        ids = [str(uuid.uuid4()) for _ in range(sessions)]
+        appended = 0
+        start = time.perf_counter()
+        while (elapsed := time.perf_counter() - start) < seconds:
+            if target_rate and appended >= target_rate * elapsed:
+                await asyncio.sleep(0.002)
+                continue
+            session = ids[appended % sessions]
+            await store.append(event(session))
+            anchorer.note_append(session)
+            appended += 1
+        elapsed = time.perf_counter() - start
+        writes = anchorer.stats().successes
+        await anchorer.stop()
+        results.append({"events_per_s": appended / elapsed, "anchor_writes_per_s": writes / elapsed})
+    return results
+
+
+async def run(admin_dsn: str, home: Path, appends: int, verify_length: int) -> dict[str, object]:
+    database = f"aos_bench_{uuid.uuid4().hex[:8]}"
+    db_admin = await create_database(admin_dsn, database)
+    await migrate(db_admin)
+    dsn = with_user(db_admin, SERVICE_ROLES["audit"])
+    store = await AuditStore.open(dsn, max_size=8)
+    try:
+        await append_rate(store, 1, 1, 200, prebuilt=True)  # warm up
+        raw = await raw_insert_rate(db_admin, appends)
+        single = await append_rate(store, 1, 1, appends, prebuilt=True)
+        single_full = await append_rate(store, 1, 1, appends, prebuilt=False)
+        per_writer = appends // 8
+        many = await append_rate(store, 8, 8, per_writer, prebuilt=True)
+        contended = await append_rate(store, 8, 1, per_writer, prebuilt=True)
+        verify = await verification(dsn, store, verify_length)
+        anchors = await anchor_write_rates(store, home, sessions=4, seconds=3.0)
+    finally:
+        await store.close()
+    return {
+        "append": {
+            "raw_insert_per_s": raw,
+            "append_per_s": single,
+            "append_vs_raw_insert": single / raw,
+            "append_incl_record_building_per_s": single_full,
+            "append_incl_record_building_vs_raw_insert": single_full / raw,
+            "writers8_sessions8_per_s": many,
+            "writers8_sessions8_vs_single": many / single,
+            "writers8_session1_per_s": contended,
+            "writers8_session1_vs_single": contended / single,
+        },
+        "verify": verify,
+        "anchor_writes": anchors,
+    }
+
+
+def main() -> None:
+    import os
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--appends", type=int, default=3000)
+    parser.add_argument("--verify-length", type=int, default=20000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="aos-audit-bench-") as tmp:
+        home = Path(tmp)
+        server = None
+        admin_dsn = os.environ.get("AOS_BENCH_DATABASE_URL")
+        if not admin_dsn:
+            server, admin_dsn = start_embedded(home / "pgdata")
+        try:
+            results = asyncio.run(run(admin_dsn, home, args.appends, args.verify_length))
+        finally:
+            if server is not None:
+                server.cleanup()  # type: ignore[attr-defined]
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
