@@ -9,7 +9,7 @@ import sys
 import typer
 
 from aos_common.logs import setup_logging
-from aosiq import cli_approvals, cli_classes, cli_tokens
+from aosiq import cli_approvals, cli_audit, cli_classes, cli_tokens
 
 app = typer.Typer(
     name="aosiq",
@@ -22,6 +22,7 @@ app = typer.Typer(
 app.add_typer(cli_classes.app, name="classes")
 app.add_typer(cli_tokens.app, name="token")
 app.add_typer(cli_approvals.app, name="approvals")
+app.add_typer(cli_audit.app, name="audit")
 
 
 @app.command()
