@@ -52,7 +52,7 @@ def setup_logging(service: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("botocore", "boto3", "urllib3", "httpx", "httpcore", "s3transfer"):
+    for noisy in ("botocore", "boto3", "urllib3", "httpx", "httpx2", "httpcore", "httpcore2", "s3transfer"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

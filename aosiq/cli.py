@@ -9,7 +9,7 @@ import sys
 import typer
 
 from aos_common.logs import setup_logging
-from aosiq import cli_approvals, cli_audit, cli_classes, cli_tokens
+from aosiq import cli_agents, cli_approvals, cli_audit, cli_classes, cli_tokens
 
 app = typer.Typer(
     name="aosiq",
@@ -19,6 +19,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+app.add_typer(cli_agents.app, name="agents")
 app.add_typer(cli_classes.app, name="classes")
 app.add_typer(cli_tokens.app, name="token")
 app.add_typer(cli_approvals.app, name="approvals")

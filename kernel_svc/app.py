@@ -1,0 +1,147 @@
+"""Assembles the kernel from its parts, for the API process and for worker processes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+import grpc
+
+from aos.v1 import agents_pb2, agents_pb2_grpc, status_pb2, status_pb2_grpc
+from aos.v1 import audit_internal_pb2_grpc as audit_grpc
+from aos.v1 import policy_internal_pb2 as policy_pb
+from aos.v1 import policy_internal_pb2_grpc as policy_grpc
+from aos_common.errors import AosError
+from aos_common.grpc_server import bind, build_server, run_until_stopped
+from aos_common.logs import log_fields
+from aos_common.rpc import call, channel
+from aos_common.verifier import TokenVerifier
+from kernel_svc.audit import AuditClient
+from kernel_svc.backends import Backends
+from kernel_svc.config import KernelConfig
+from kernel_svc.failpoints import Failpoints
+from kernel_svc.loop import AgentLoop, LoopSettings
+from kernel_svc.reaper import Reaper
+from kernel_svc.service import AgentService, StatusService
+from kernel_svc.spawning import Spawner
+from kernel_svc.store import Store
+from kernel_svc.syscalls import SyscallBoundary
+from kernel_svc.tools.builtin import builtin_registry
+from kernel_svc.tools.registry import ToolRegistry
+from kernel_svc.worker import WorkerPool, WorkerSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Kernel:
+    config: KernelConfig
+    store: Store
+    channels: list[grpc.aio.Channel]
+    policy: policy_grpc.PolicyServiceStub
+    registry: ToolRegistry
+    spawner: Spawner
+    workers: WorkerPool
+
+    async def close(self) -> None:
+        for ch in self.channels:
+            await ch.close()
+        await self.store.close()
+
+
+async def build(config: KernelConfig) -> Kernel:
+    config.workspace.mkdir(parents=True, exist_ok=True)
+    store = await Store.connect(config.database_url, max_size=max(4, config.workers + 3))
+    policy_channel, audit_channel = channel(config.policy_address), channel(config.audit_address)
+    policy = policy_grpc.PolicyServiceStub(policy_channel)
+    registry = builtin_registry()
+    spawner = Spawner(policy, store)
+    backends = Backends(config.providers)
+    if config.workers:
+        backends.warm()
+    loop = AgentLoop(
+        store=store,
+        boundary=SyscallBoundary(policy, store, Failpoints(config.failpoint)),
+        registry=registry,
+        backends=backends,
+        audit=AuditClient(audit_grpc.AuditWriterServiceStub(audit_channel)),
+        spawner=spawner,
+        settings=LoopSettings(
+            workspace=config.workspace,
+            max_steps=config.max_steps,
+            max_output_tokens=config.max_output_tokens,
+            approval_poll_seconds=config.approval_poll_seconds,
+        ),
+    )
+    workers = WorkerPool(store, loop, WorkerSettings(config.workers, config.heartbeat_seconds,
+                                                      config.claim_idle_seconds))
+    return Kernel(config, store, [policy_channel, audit_channel], policy, registry, spawner, workers)
+
+
+async def register_tools(policy: policy_grpc.PolicyServiceStub, registry: ToolRegistry, stop: asyncio.Event) -> None:
+    """Declare the tools to policy, retrying until it is up: policy, not the kernel,
+    decides from these declarations which calls need approval."""
+    request = policy_pb.RegisterToolsRequest(tools=[
+        policy_pb.ToolSpec(name=t.name, reversible=t.reversible, blast_radius=t.blast_radius,
+                           idempotent=t.idempotent, args_schema_json=t.args_schema_json)
+        for t in registry.all()
+    ])
+    delay = 0.5
+    while not stop.is_set():
+        try:
+            reply = await call(policy.RegisterTools(request, timeout=5), "policy")
+            log.info("tools registered with policy", extra=log_fields(registered=reply.registered))
+            return
+        except AosError as error:
+            log.warning("tool registration failed; retrying", extra=log_fields(reason=error.reason))
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 5.0)
+
+
+async def serve(config: KernelConfig) -> None:
+    """The API process: AgentService + StatusService, AOS_WORKERS workers and the reaper."""
+    kernel = await build(config)
+    verifier = TokenVerifier(kernel.policy)
+    agents = AgentService(kernel.store, kernel.spawner, kernel.policy, verifier, config.auth_mode)
+    status = StatusService(kernel.store, config.orphan_after_seconds)
+
+    def register(server: grpc.aio.Server) -> Iterable[str]:
+        agents_pb2_grpc.add_AgentServiceServicer_to_server(agents, server)
+        status_pb2_grpc.add_StatusServiceServicer_to_server(status, server)
+        return [agents_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name,
+                status_pb2.DESCRIPTOR.services_by_name["StatusService"].full_name]
+
+    server, health, names = build_server([register])
+    bind(server, config.listen)
+    stop = asyncio.Event()
+    reaper = Reaper(kernel.store, orphan_after_seconds=config.orphan_after_seconds,
+                    interval_seconds=config.heartbeat_seconds)
+    background = [
+        asyncio.create_task(register_tools(kernel.policy, kernel.registry, stop)),
+        asyncio.create_task(kernel.workers.work_until(stop)),
+        asyncio.create_task(reaper.patrol(stop)),
+    ]
+
+    async def on_stop() -> None:
+        stop.set()
+        await asyncio.gather(*background, return_exceptions=True)
+        await kernel.close()
+
+    log.info("kernel listening", extra=log_fields(address=config.listen, workers=config.workers))
+    await run_until_stopped(server, health, names, on_stop=on_stop)
+
+
+async def run_workers(config: KernelConfig) -> None:
+    """A worker-only process (scale-out): claims and advances agents until SIGTERM."""
+    kernel = await build(replace(config, workers=max(1, config.workers)))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await kernel.workers.work_until(stop)
+    finally:
+        await kernel.close()

@@ -1,0 +1,36 @@
+"""Kernel-originated audit events (injection detections, ungrounded agents).
+
+Syscall decisions and completions are audited by policy; these are the events
+only the kernel can see.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aos.v1 import audit_internal_pb2 as audit_pb
+from aos.v1 import audit_internal_pb2_grpc as audit_grpc
+from aos.v1 import common_pb2
+from aos_common.rpc import call
+
+SERVICE = "kernel"
+
+
+class AuditClient:
+    def __init__(self, stub: audit_grpc.AuditWriterServiceStub, timeout_s: float = 10.0):
+        self._stub = stub
+        self._timeout_s = timeout_s
+
+    async def append(
+        self, session_id: str, event_type: str, agent_id: str, token_jti: str, payload: dict[str, Any]
+    ) -> int:
+        """Append one event to the session's chain; Unavailable when audit cannot take it."""
+        request = audit_pb.AppendEventRequest(
+            session_id=session_id,
+            event_type=event_type,
+            actor=common_pb2.Actor(service=SERVICE, subject=f"agent:{agent_id}", jti=token_jti),
+            payload_json=json.dumps(payload, sort_keys=True),
+        )
+        response = await call(self._stub.AppendEvent(request, timeout=self._timeout_s), "audit")
+        return response.chain_seq

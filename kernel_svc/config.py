@@ -1,0 +1,82 @@
+"""Kernel settings, read once from the environment (names in docs/DEVELOPING.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aos_common.config import auth_mode, env_float, env_int, env_str
+
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    """Where each backend lives and the key it needs. Keys never leave the kernel."""
+
+    anthropic_base_url: str | None = None
+    anthropic_api_key: str | None = field(default=None, repr=False)
+    openai_base_url: str | None = None
+    openai_api_key: str | None = field(default=None, repr=False)
+    ollama_base_url: str | None = None
+    timeout_seconds: float = 60.0
+
+    def for_backend(self, backend: str) -> tuple[str | None, str | None]:
+        """(base_url, api_key) for a backend name."""
+        return {
+            "anthropic": (self.anthropic_base_url, self.anthropic_api_key),
+            "openai": (self.openai_base_url, self.openai_api_key),
+            "ollama": (self.ollama_base_url, None),
+        }.get(backend, (None, None))
+
+
+@dataclass(frozen=True)
+class KernelConfig:
+    listen: str
+    database_url: str = field(repr=False)
+    policy_address: str
+    audit_address: str
+    workspace: Path
+    auth_mode: str = "enforced"
+    workers: int = 2
+    heartbeat_seconds: float = 2.0
+    orphan_after_seconds: float = 10.0
+    approval_poll_seconds: float = 2.0
+    claim_idle_seconds: float = 0.5
+    max_steps: int = 40
+    max_output_tokens: int = 1024
+    log_level: str = "INFO"
+    # Crash-test hook (kernel_svc/failpoints.py); empty in production.
+    failpoint: str = ""
+    providers: ProviderSettings = field(default_factory=ProviderSettings)
+
+
+def _optional(name: str, env: Mapping[str, str] | None) -> str | None:
+    value = env_str(name, "", env)
+    return value or None
+
+
+def load(env: Mapping[str, str] | None = None) -> KernelConfig:
+    return KernelConfig(
+        listen=env_str("AOS_KERNEL_LISTEN", "127.0.0.1:50061", env),
+        database_url=env_str("AOS_KERNEL_DATABASE_URL", None, env),
+        policy_address=env_str("AOS_POLICY_ADDRESS", None, env),
+        audit_address=env_str("AOS_AUDIT_ADDRESS", None, env),
+        workspace=Path(env_str("AOS_WORKSPACE", str(Path.cwd() / "workspace"), env)).expanduser().resolve(),
+        auth_mode=auth_mode(env),
+        workers=env_int("AOS_WORKERS", 2, env, minimum=0),
+        heartbeat_seconds=env_float("AOS_HEARTBEAT_SECONDS", 2.0, env),
+        orphan_after_seconds=env_float("AOS_ORPHAN_AFTER_SECONDS", 10.0, env),
+        approval_poll_seconds=env_float("AOS_APPROVAL_POLL_SECONDS", 2.0, env),
+        max_steps=env_int("AOS_MAX_STEPS", 40, env, minimum=1),
+        max_output_tokens=env_int("AOS_MAX_OUTPUT_TOKENS", 1024, env, minimum=1),
+        log_level=env_str("AOS_LOG_LEVEL", "INFO", env),
+        failpoint=env_str("AOS_KERNEL_FAILPOINT", "", env),
+        providers=ProviderSettings(
+            anthropic_base_url=_optional("AOS_ANTHROPIC_BASE_URL", env),
+            anthropic_api_key=_optional("ANTHROPIC_API_KEY", env),
+            openai_base_url=_optional("AOS_OPENAI_BASE_URL", env),
+            openai_api_key=_optional("OPENAI_API_KEY", env),
+            ollama_base_url=_optional("AOS_OLLAMA_BASE_URL", env),
+            timeout_seconds=env_float("AOS_PROVIDER_TIMEOUT_SECONDS", 60.0, env),
+        ),
+    )

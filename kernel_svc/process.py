@@ -1,0 +1,55 @@
+"""An agent process as the kernel holds it: one row of `kernel.agent_processes`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class AgentProcess:
+    id: str
+    session_id: str
+    parent_id: str
+    agent_class: str
+    backend: str
+    model: str
+    state: str
+    task: str
+    grants: tuple[str, ...]
+    # The capability token is a credential: kept out of repr so it never reaches a log line.
+    token: str = field(repr=False)
+    token_jti: str
+    token_expires_at: datetime
+    worker_id: str
+    attempts: int
+    checkpoint: dict[str, Any] = field(repr=False)
+    result: str
+    error_reason: str
+    error_message: str
+    cost_usd: float
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def epoch(self) -> int:
+        """The fencing epoch of the claim this copy was read under."""
+        return self.attempts
+
+
+@dataclass(frozen=True)
+class NewAgent:
+    """What SpawnAgent (or agents.spawn) inserts, once policy has minted the token."""
+
+    id: str
+    session_id: str
+    parent_id: str | None
+    agent_class: str
+    backend: str
+    model: str
+    task: str
+    grants: tuple[str, ...]
+    token: str = field(repr=False)
+    token_jti: str
+    token_expires_at_unix: int

@@ -1,0 +1,152 @@
+-- Every statement the kernel runs, loaded once by store.py. Parameters only;
+-- nothing here is ever built from strings.
+
+-- name: insert_agent
+INSERT INTO kernel.agent_processes
+    (id, session_id, parent_id, agent_class, backend, model, state, task, grants,
+     token, token_jti, token_expires_at)
+VALUES ($1, $2, $3, $4, $5, $6, 'runnable', $7, $8, $9, $10, to_timestamp($11))
+RETURNING *;
+
+-- name: get_agent
+SELECT * FROM kernel.agent_processes WHERE id = $1;
+
+-- name: list_agents
+SELECT * FROM kernel.agent_processes
+WHERE ($1::text = '' OR state = $1)
+  AND ($2::text = '' OR session_id = $2)
+ORDER BY created_at DESC, id
+LIMIT $3;
+
+-- A state change. $3 (the fencing epoch) is set for worker writes: a worker
+-- whose claim was superseded matches zero rows. Nullable parameters leave the
+-- column as it is.
+-- name: transition
+UPDATE kernel.agent_processes
+SET state = $2,
+    updated_at = now(),
+    result = COALESCE($4, result),
+    error_reason = COALESCE($5, error_reason),
+    error_message = COALESCE($6, error_message),
+    checkpoint = COALESCE($7::jsonb, checkpoint),
+    cost_usd = cost_usd + $8,
+    not_before = now() + make_interval(secs => $9),
+    worker_id = NULL
+WHERE id = $1
+  AND state = ANY (kernel.allowed_predecessors($2))
+  AND ($3::integer IS NULL OR (attempts = $3 AND state = 'running'))
+RETURNING *;
+
+-- name: renew_token
+UPDATE kernel.agent_processes
+SET state = $2,
+    updated_at = now(),
+    token = $3,
+    token_jti = $4,
+    token_expires_at = to_timestamp($5),
+    error_reason = NULL,
+    error_message = NULL,
+    not_before = now()
+WHERE id = $1
+  AND state = 'suspended_token_expired'
+  AND state = ANY (kernel.allowed_predecessors($2))
+RETURNING *;
+
+-- Runnable agents, and waiting ones due to re-poll their approval. SKIP LOCKED
+-- lets many workers claim at once without ever taking the same agent.
+-- name: claim
+WITH next AS (
+    SELECT id FROM kernel.agent_processes
+    WHERE state IN ('runnable', 'waiting_approval') AND not_before <= now()
+    ORDER BY not_before, created_at
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE kernel.agent_processes AS a
+SET state = 'running',
+    worker_id = $1,
+    last_heartbeat = now(),
+    attempts = a.attempts + 1,
+    updated_at = now()
+FROM next
+WHERE a.id = next.id AND a.state = ANY (kernel.allowed_predecessors('running'))
+RETURNING a.*;
+
+-- name: save_checkpoint
+UPDATE kernel.agent_processes
+SET checkpoint = $3::jsonb, cost_usd = cost_usd + $4, updated_at = now()
+WHERE id = $1 AND attempts = $2 AND state = 'running'
+RETURNING id;
+
+-- name: register_worker
+INSERT INTO kernel.workers (worker_id, host, pid) VALUES ($1, $2, $3)
+ON CONFLICT (worker_id) DO UPDATE SET last_heartbeat = now();
+
+-- name: heartbeat_workers
+UPDATE kernel.workers SET last_heartbeat = now() WHERE worker_id = ANY ($1::text[]);
+
+-- name: heartbeat_agents
+UPDATE kernel.agent_processes SET last_heartbeat = now()
+WHERE worker_id = ANY ($1::text[]) AND state = 'running';
+
+-- name: deregister_workers
+DELETE FROM kernel.workers WHERE worker_id = ANY ($1::text[]);
+
+-- name: prune_workers
+DELETE FROM kernel.workers WHERE last_heartbeat < now() - make_interval(secs => $1);
+
+-- Orphans: running agents whose worker stopped heartbeating. The epoch moves
+-- on, so the silent worker's later writes are refused.
+-- name: reap_orphans
+UPDATE kernel.agent_processes
+SET state = 'runnable',
+    worker_id = NULL,
+    attempts = attempts + 1,
+    recoveries = recoveries + 1,
+    not_before = now(),
+    updated_at = now()
+WHERE state = 'running'
+  AND last_heartbeat < now() - make_interval(secs => $1)
+  AND state = ANY (kernel.allowed_predecessors('runnable'))
+RETURNING id;
+
+-- name: suspend_expired
+UPDATE kernel.agent_processes
+SET state = 'suspended_token_expired',
+    error_reason = 'TOKEN_EXPIRED',
+    error_message = 'the agent''s capability token expired while it waited; renew the agent',
+    updated_at = now()
+WHERE state = 'waiting_approval'
+  AND token_expires_at <= now()
+  AND state = ANY (kernel.allowed_predecessors('suspended_token_expired'))
+RETURNING id;
+
+-- name: scheduler_counts
+SELECT
+    (SELECT count(*) FROM kernel.workers
+      WHERE last_heartbeat >= now() - make_interval(secs => $1)) AS workers,
+    count(*) FILTER (WHERE state = 'runnable') AS runnable,
+    count(*) FILTER (WHERE state = 'running') AS running,
+    count(*) FILTER (WHERE state = 'waiting_approval') AS waiting_approval,
+    count(*) FILTER (WHERE state = 'suspended_token_expired') AS suspended_token_expired,
+    COALESCE(sum(recoveries), 0) AS orphans_recovered
+FROM kernel.agent_processes;
+
+-- Claims a non-idempotent effect for one syscall, only while the caller's
+-- claim on the agent is current. No row back: either someone already claimed
+-- it (see get_execution) or the caller is stale.
+-- name: begin_execution
+INSERT INTO kernel.tool_executions (idempotency_key, agent_id, tool, args_hash)
+SELECT $1, $2, $4, $5
+WHERE EXISTS (
+    SELECT 1 FROM kernel.agent_processes WHERE id = $2 AND attempts = $3 AND state = 'running'
+)
+ON CONFLICT (idempotency_key) DO NOTHING
+RETURNING idempotency_key;
+
+-- name: get_execution
+SELECT * FROM kernel.tool_executions WHERE idempotency_key = $1;
+
+-- name: finish_execution
+UPDATE kernel.tool_executions SET finished_at = now(), ok = $2, result = $3
+WHERE idempotency_key = $1 AND finished_at IS NULL;

@@ -1,0 +1,194 @@
+"""gRPC servicers: AgentService (public, behind the gateway) and StatusService
+(internal health). Protobuf in and out; the work happens in the domain modules."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import grpc
+from google.protobuf import timestamp_pb2
+
+from aos.v1 import agents_pb2 as pb
+from aos.v1 import agents_pb2_grpc as pb_grpc
+from aos.v1 import common_pb2, health_pb2, status_pb2, status_pb2_grpc
+from aos.v1 import policy_internal_pb2 as policy_pb
+from aos.v1 import policy_internal_pb2_grpc as policy_grpc
+from aos_common.capabilities import PERM_AGENTS_SPAWN, allows
+from aos_common.errors import InsufficientAuthority, InvalidArgument, InvalidTransition
+from aos_common.rpc import call
+from aos_common.tokens import Claims
+from aos_common.verifier import TokenVerifier, bearer_from_metadata, caller_claims
+from kernel_svc import scheduler, states
+from kernel_svc.checkpoint import PENDING, Checkpoint
+from kernel_svc.process import AgentProcess
+from kernel_svc.spawning import Spawner
+from kernel_svc.store import Store
+
+MAX_TASK_BYTES = 64 * 1024
+MAX_GRANTS = 64
+MAX_LIST = 1000
+DEFAULT_LIST = 100
+_NAME = re.compile(r"^(\*|[A-Za-z0-9][A-Za-z0-9_.:-]{0,127})$")
+
+
+def _timestamp(value: object) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(value)  # type: ignore[arg-type]
+    return stamp
+
+
+def agent_to_pb(agent: AgentProcess) -> pb.Agent:
+    """The API view of an agent. The capability token is never part of it."""
+    message = pb.Agent(
+        agent_id=agent.id,
+        session_id=agent.session_id,
+        parent_id=agent.parent_id,
+        agent_class=agent.agent_class,
+        state=agent.state,
+        task=agent.task,
+        result=agent.result,
+        cost_usd=agent.cost_usd,
+        grants=list(agent.grants),
+        attempts=agent.attempts,
+        created_at=_timestamp(agent.created_at),
+        updated_at=_timestamp(agent.updated_at),
+        token_jti=agent.token_jti,
+    )
+    if agent.error_reason:
+        message.error.CopyFrom(common_pb2.ErrorSummary(reason=agent.error_reason, message=agent.error_message))
+    return message
+
+
+def _agent_id(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise InvalidArgument("agent_id must be a UUID") from None
+
+
+def validate_spawn(request: pb.SpawnAgentRequest) -> None:
+    if not request.agent_class.strip():
+        raise InvalidArgument("agent_class is required")
+    if not _NAME.match(request.agent_class):
+        raise InvalidArgument("agent_class is not a valid name")
+    if not request.task.strip():
+        raise InvalidArgument("task is required")
+    if len(request.task.encode()) > MAX_TASK_BYTES:
+        raise InvalidArgument(f"task is larger than {MAX_TASK_BYTES} bytes")
+    if len(request.grants) > MAX_GRANTS:
+        raise InvalidArgument(f"at most {MAX_GRANTS} grants may be requested")
+    for grant in request.grants:
+        if not _NAME.match(grant):
+            raise InvalidArgument(f"grant {grant[:64]!r} is not a valid capability name")
+    if len(request.session_id) > 128:
+        raise InvalidArgument("session_id is too long")
+
+
+class AgentService(pb_grpc.AgentServiceServicer):
+    def __init__(
+        self,
+        store: Store,
+        spawner: Spawner,
+        policy: policy_grpc.PolicyServiceStub,
+        verifier: TokenVerifier,
+        auth_mode: str,
+    ):
+        self._store = store
+        self._spawner = spawner
+        self._policy = policy
+        self._verifier = verifier
+        self._auth_mode = auth_mode
+
+    async def _caller(self, context: grpc.aio.ServicerContext) -> tuple[Claims, str]:
+        claims = await caller_claims(context, self._verifier, self._auth_mode)
+        return claims, bearer_from_metadata(context.invocation_metadata()) or ""
+
+    async def SpawnAgent(self, request: pb.SpawnAgentRequest, context: grpc.aio.ServicerContext
+                         ) -> pb.SpawnAgentResponse:
+        _, token = await self._caller(context)
+        validate_spawn(request)
+        # Policy verifies the caller's token itself and narrows the grants; a refusal
+        # propagates before any row exists.
+        agent = await self._spawner.spawn(
+            caller_token=token,
+            agent_class=request.agent_class,
+            task=request.task,
+            grants=list(request.grants),
+            session_id=request.session_id,
+        )
+        return pb.SpawnAgentResponse(agent=agent_to_pb(agent))
+
+    async def GetAgent(self, request: pb.GetAgentRequest, context: grpc.aio.ServicerContext) -> pb.GetAgentResponse:
+        await self._caller(context)
+        return pb.GetAgentResponse(agent=agent_to_pb(await self._store.get_agent(_agent_id(request.agent_id))))
+
+    async def ListAgents(self, request: pb.ListAgentsRequest, context: grpc.aio.ServicerContext
+                         ) -> pb.ListAgentsResponse:
+        await self._caller(context)
+        if request.state and request.state not in states.ALL_STATES:
+            raise InvalidArgument(f"state must be one of {', '.join(states.ALL_STATES)}")
+        if request.limit < 0:
+            raise InvalidArgument("limit must not be negative")
+        limit = min(request.limit or DEFAULT_LIST, MAX_LIST)
+        agents = await self._store.list_agents(request.state, request.session_id, limit)
+        return pb.ListAgentsResponse(agents=[agent_to_pb(a) for a in agents])
+
+    async def CancelAgent(self, request: pb.CancelAgentRequest, context: grpc.aio.ServicerContext
+                          ) -> pb.CancelAgentResponse:
+        claims, _ = await self._caller(context)
+        self._require_operator(claims)
+        agent = await self._store.transition(_agent_id(request.agent_id), states.CANCELLED,
+                                             error=("CANCELLED", f"cancelled by {claims.subject}"))
+        return pb.CancelAgentResponse(agent=agent_to_pb(agent))
+
+    async def RenewAgent(self, request: pb.RenewAgentRequest, context: grpc.aio.ServicerContext
+                         ) -> pb.RenewAgentResponse:
+        claims, token = await self._caller(context)
+        self._require_operator(claims)
+        agent = await self._store.get_agent(_agent_id(request.agent_id))
+        if agent.state != states.SUSPENDED_TOKEN_EXPIRED:
+            raise InvalidTransition(f"agent {agent.id} is {agent.state}; only a suspended_token_expired agent "
+                                    "can be renewed")
+        renewed = await call(
+            self._policy.RenewAgentToken(
+                policy_pb.RenewAgentTokenRequest(caller_token=token, agent_id=agent.id, expired_jti=agent.token_jti),
+                timeout=10,
+            ),
+            "policy",
+        )
+        inflight = Checkpoint.load(agent.checkpoint, agent.task).inflight
+        resume_state = states.WAITING_APPROVAL if inflight and inflight.phase == PENDING else states.RUNNABLE
+        agent = await self._store.renew_token(agent.id, resume_state, renewed.token, renewed.jti,
+                                              renewed.expires_at_unix)
+        return pb.RenewAgentResponse(agent=agent_to_pb(agent))
+
+    @staticmethod
+    def _require_operator(claims: Claims) -> None:
+        if claims.kind != "operator" or not allows(claims.capabilities, PERM_AGENTS_SPAWN):
+            raise InsufficientAuthority(f"managing agents needs the {PERM_AGENTS_SPAWN} permission")
+
+
+class StatusService(status_pb2_grpc.StatusServiceServicer):
+    """The kernel's part of /api/v1/health. Counts only; no secrets, no token needed."""
+
+    def __init__(self, store: Store, live_within_seconds: float):
+        self._store = store
+        self._live_within = live_within_seconds
+
+    async def GetStatus(self, request: status_pb2.GetStatusRequest, context: grpc.aio.ServicerContext
+                        ) -> status_pb2.GetStatusResponse:
+        snap = await scheduler.snapshot(self._store, self._live_within)
+        counts = snap.counts
+        return status_pb2.GetStatusResponse(
+            service="kernel",
+            scheduler=health_pb2.SchedulerStats(
+                status=snap.status,
+                workers=counts.workers,
+                runnable=counts.runnable,
+                running=counts.running,
+                waiting_approval=counts.waiting_approval,
+                suspended_token_expired=counts.suspended_token_expired,
+                orphans_recovered=counts.orphans_recovered,
+            ),
+        )

@@ -1,0 +1,274 @@
+"""The kernel's tables. The only module that imports asyncpg; SQLSTATEs become AosErrors here."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from aos_common.errors import AlreadyExists, AosError, InvalidArgument, InvalidTransition, NotFound, Unavailable
+from kernel_svc.errors import StaleEpoch
+from kernel_svc.process import AgentProcess, NewAgent
+
+_BLOCK = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
+
+
+@cache
+def queries() -> dict[str, str]:
+    """The named blocks of queries.sql, parsed once."""
+    text = (Path(__file__).with_name("queries.sql")).read_text()
+    parts = _BLOCK.split(text)
+    return {name: body.strip() for name, body in zip(parts[1::2], parts[2::2], strict=True)}
+
+
+def _q(name: str) -> str:
+    return queries()[name]
+
+
+@dataclass(frozen=True)
+class Execution:
+    """A recorded non-idempotent tool effect; `ok is None` means it started and never finished."""
+
+    idempotency_key: str
+    tool: str
+    ok: bool | None
+    result: str | None
+
+
+@dataclass(frozen=True)
+class SchedulerCounts:
+    workers: int
+    runnable: int
+    running: int
+    waiting_approval: int
+    suspended_token_expired: int
+    orphans_recovered: int
+
+
+def _to_agent(row: asyncpg.Record) -> AgentProcess:
+    return AgentProcess(
+        id=str(row["id"]),
+        session_id=row["session_id"],
+        parent_id=str(row["parent_id"]) if row["parent_id"] else "",
+        agent_class=row["agent_class"],
+        backend=row["backend"],
+        model=row["model"],
+        state=row["state"],
+        task=row["task"],
+        grants=tuple(row["grants"]),
+        token=row["token"],
+        token_jti=row["token_jti"],
+        token_expires_at=row["token_expires_at"],
+        worker_id=row["worker_id"] or "",
+        attempts=row["attempts"],
+        checkpoint=row["checkpoint"] or {},
+        result=row["result"] or "",
+        error_reason=row["error_reason"] or "",
+        error_message=row["error_message"] or "",
+        cost_usd=float(row["cost_usd"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _uuid(value: str, what: str = "agent_id") -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except (ValueError, TypeError, AttributeError):
+        raise InvalidArgument(f"{what} must be a UUID") from None
+
+
+def _translate(error: Exception) -> AosError:
+    if isinstance(error, asyncpg.PostgresError):
+        state = getattr(error, "sqlstate", "")
+        if state == "AOS01":
+            return InvalidTransition(str(error))
+        if state == "23505":
+            return AlreadyExists("that agent already exists")
+        if state and state.startswith("22"):
+            return InvalidArgument("a value was malformed for the database")
+    return Unavailable("the kernel database is unavailable; retry shortly")
+
+
+class Store:
+    def __init__(self, pool: asyncpg.Pool):
+        self._pool = pool
+
+    @classmethod
+    async def connect(cls, dsn: str, *, min_size: int = 1, max_size: int = 10) -> Store:
+        async def init(conn: asyncpg.Connection) -> None:
+            await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+        try:
+            pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=init)
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise _translate(exc) from exc
+        return cls(pool)
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    @asynccontextmanager
+    async def _conn(self) -> AsyncIterator[asyncpg.Connection]:
+        try:
+            async with self._pool.acquire() as conn:
+                yield conn
+        except AosError:
+            raise
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise _translate(exc) from exc
+
+    async def _fetchrow(self, name: str, *args: Any) -> asyncpg.Record | None:
+        async with self._conn() as conn:
+            return await conn.fetchrow(_q(name), *args)
+
+    async def _fetch(self, name: str, *args: Any) -> list[asyncpg.Record]:
+        async with self._conn() as conn:
+            return list(await conn.fetch(_q(name), *args))
+
+    async def _execute(self, name: str, *args: Any) -> str:
+        async with self._conn() as conn:
+            return await conn.execute(_q(name), *args)
+
+    # --- agents -------------------------------------------------------------
+
+    async def insert_agent(self, agent: NewAgent) -> AgentProcess:
+        row = await self._fetchrow(
+            "insert_agent",
+            _uuid(agent.id),
+            agent.session_id,
+            _uuid(agent.parent_id, "parent_id") if agent.parent_id else None,
+            agent.agent_class,
+            agent.backend,
+            agent.model,
+            agent.task,
+            list(agent.grants),
+            agent.token,
+            agent.token_jti,
+            agent.token_expires_at_unix,
+        )
+        assert row is not None
+        return _to_agent(row)
+
+    async def get_agent(self, agent_id: str) -> AgentProcess:
+        row = await self._fetchrow("get_agent", _uuid(agent_id))
+        if row is None:
+            raise NotFound(f"agent {agent_id} not found")
+        return _to_agent(row)
+
+    async def list_agents(self, state: str = "", session_id: str = "", limit: int = 100) -> list[AgentProcess]:
+        return [_to_agent(r) for r in await self._fetch("list_agents", state, session_id, limit)]
+
+    async def transition(
+        self,
+        agent_id: str,
+        to_state: str,
+        *,
+        epoch: int | None = None,
+        result: str | None = None,
+        error: tuple[str, str] | None = None,
+        checkpoint: dict[str, Any] | None = None,
+        cost_delta: float = 0.0,
+        delay_seconds: float = 0.0,
+    ) -> AgentProcess:
+        """Move an agent to `to_state` if the state machine allows it from where it is
+        (and, for a worker, if its claim `epoch` is still current)."""
+        row = await self._fetchrow(
+            "transition",
+            _uuid(agent_id),
+            to_state,
+            epoch,
+            result,
+            error[0] if error else None,
+            error[1] if error else None,
+            checkpoint,
+            cost_delta,
+            delay_seconds,
+        )
+        if row is None:
+            raise await self._why_not(agent_id, to_state, epoch)
+        return _to_agent(row)
+
+    async def renew_token(
+        self, agent_id: str, to_state: str, token: str, jti: str, expires_at_unix: int
+    ) -> AgentProcess:
+        row = await self._fetchrow("renew_token", _uuid(agent_id), to_state, token, jti, expires_at_unix)
+        if row is None:
+            raise await self._why_not(agent_id, to_state, None)
+        return _to_agent(row)
+
+    async def _why_not(self, agent_id: str, to_state: str, epoch: int | None) -> AosError:
+        current = await self.get_agent(agent_id)
+        if epoch is not None and (current.attempts != epoch or current.state != "running"):
+            return StaleEpoch(
+                f"refused: this worker's claim on agent {agent_id} (epoch {epoch}) was superseded "
+                f"(agent is {current.state}, epoch {current.attempts})"
+            )
+        return InvalidTransition(f"agent {agent_id} cannot go from {current.state} to {to_state}")
+
+    async def save_checkpoint(
+        self, agent_id: str, epoch: int, checkpoint: dict[str, Any], cost_delta: float = 0.0
+    ) -> None:
+        row = await self._fetchrow("save_checkpoint", _uuid(agent_id), epoch, checkpoint, cost_delta)
+        if row is None:
+            raise await self._why_not(agent_id, "running", epoch)
+
+    # --- scheduling ---------------------------------------------------------
+
+    async def claim(self, worker_id: str) -> AgentProcess | None:
+        row = await self._fetchrow("claim", worker_id)
+        return _to_agent(row) if row is not None else None
+
+    async def register_worker(self, worker_id: str, host: str, pid: int) -> None:
+        await self._execute("register_worker", worker_id, host, pid)
+
+    async def heartbeat(self, worker_ids: Sequence[str]) -> None:
+        async with self._conn() as conn, conn.transaction():
+            await conn.execute(_q("heartbeat_workers"), list(worker_ids))
+            await conn.execute(_q("heartbeat_agents"), list(worker_ids))
+
+    async def deregister_workers(self, worker_ids: Sequence[str]) -> None:
+        await self._execute("deregister_workers", list(worker_ids))
+
+    async def prune_workers(self, older_than_seconds: float) -> None:
+        await self._execute("prune_workers", older_than_seconds)
+
+    async def reap_orphans(self, silent_for_seconds: float) -> list[str]:
+        return [str(r["id"]) for r in await self._fetch("reap_orphans", silent_for_seconds)]
+
+    async def suspend_expired(self) -> list[str]:
+        return [str(r["id"]) for r in await self._fetch("suspend_expired")]
+
+    async def scheduler_counts(self, live_within_seconds: float) -> SchedulerCounts:
+        row = await self._fetchrow("scheduler_counts", live_within_seconds)
+        assert row is not None
+        return SchedulerCounts(**{key: int(row[key]) for key in SchedulerCounts.__dataclass_fields__})
+
+    # --- non-idempotent effects ---------------------------------------------
+
+    async def begin_execution(self, key: str, agent_id: str, epoch: int, tool: str, args_hash: str) -> bool:
+        """True: the caller owns the effect and must run it. False: it was already
+        claimed (by this agent's earlier attempt). Stale callers are refused."""
+        row = await self._fetchrow("begin_execution", key, _uuid(agent_id), epoch, tool, args_hash)
+        if row is not None:
+            return True
+        if await self.get_execution(key) is not None:
+            return False
+        raise await self._why_not(agent_id, "running", epoch)
+
+    async def get_execution(self, key: str) -> Execution | None:
+        row = await self._fetchrow("get_execution", key)
+        if row is None:
+            return None
+        return Execution(idempotency_key=row["idempotency_key"], tool=row["tool"], ok=row["ok"], result=row["result"])
+
+    async def finish_execution(self, key: str, ok: bool, result: str) -> None:
+        await self._execute("finish_execution", key, ok, result)
