@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
@@ -14,18 +13,12 @@ from rich.table import Table
 
 from aos.v1 import agents_pb2 as pb
 from aos.v1 import agents_pb2_grpc as pb_grpc
-from aos_common.errors import AosError
-from aosiq.client import Connection, connect, fail
+from aosiq.client import AddressOpt, Connection, JsonFlag, TokenOpt, connect, run_call
 
 app = typer.Typer(help="Spawn, inspect, cancel and renew agents.", no_args_is_help=True, add_completion=False)
 
 T = TypeVar("T")
 AgentArg = Annotated[str, typer.Argument(help="Agent id (UUID).")]
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
-AddressOpt = Annotated[
-    str | None, typer.Option("--address", help="Gateway gRPC address (default AOS_GRPC_ADDRESS or runtime.json).")
-]
-TokenOpt = Annotated[str | None, typer.Option("--token", help="Bearer token (default AOS_TOKEN or admin.token).")]
 
 
 def _run(address: str | None, token: str | None,
@@ -34,10 +27,7 @@ def _run(address: str | None, token: str | None,
         async with connect(address, token) as conn:
             return await action(pb_grpc.AgentServiceStub(conn.channel), conn)
 
-    try:
-        return asyncio.run(go())
-    except AosError as error:
-        fail(error)
+    return run_call(go())
 
 
 def _as_dict(agent: pb.Agent) -> dict[str, Any]:

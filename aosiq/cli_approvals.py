@@ -7,35 +7,21 @@ approval can only ever cover the arguments the operator saw.
 
 from __future__ import annotations
 
-import asyncio
-import json
 from typing import Annotated
 
 import typer
-from google.protobuf import json_format
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from aos.v1 import approvals_pb2 as pb
 from aos.v1 import approvals_pb2_grpc as pb_grpc
-from aos_common.errors import AosError
-from aosiq.client import EXIT_REFUSED, connect, fail
+from aosiq.client import EXIT_REFUSED, AddressOpt, JsonFlag, TokenOpt, connect, message_json, run_call
 
 app = typer.Typer(help="Review and decide approvals of irreversible tool calls.", no_args_is_help=True,
                   add_completion=False)
 
 ApprovalArg = Annotated[str, typer.Argument(help="Approval id.")]
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
-AddressOpt = Annotated[
-    str | None, typer.Option("--address", help="Gateway gRPC address (default AOS_GRPC_ADDRESS or runtime.json).")
-]
-TokenOpt = Annotated[str | None, typer.Option("--token", help="Bearer token (default AOS_TOKEN or admin.token).")]
-
-
-def _as_json(message: object) -> str:
-    return json.dumps(json_format.MessageToDict(message, preserving_proto_field_name=True,
-                                                always_print_fields_with_no_presence=True))
 
 
 async def _get(approval_id: str, address: str | None, token: str | None) -> pb.Approval:
@@ -78,12 +64,9 @@ def list_approvals(
             request = pb.ListApprovalsRequest(state=state, session_id=session, limit=limit)
             return await conn.call(stub.ListApprovals(request, metadata=conn.metadata))
 
-    try:
-        listed = asyncio.run(run())
-    except AosError as error:
-        fail(error)
+    listed = run_call(run())
     if as_json:
-        typer.echo(_as_json(listed))
+        typer.echo(message_json(listed))
         return
     table = Table("approval", "state", "tool", "blast", "agent", "args_hash")
     for a in listed.approvals:
@@ -95,12 +78,9 @@ def list_approvals(
 def show(approval_id: ApprovalArg, as_json: JsonFlag = False, address: AddressOpt = None,
          token: TokenOpt = None) -> None:
     """Show one approval: tool, full arguments, hash, blast radius, evidence."""
-    try:
-        approval = asyncio.run(_get(approval_id, address, token))
-    except AosError as error:
-        fail(error)
+    approval = run_call(_get(approval_id, address, token))
     if as_json:
-        typer.echo(_as_json(approval))
+        typer.echo(message_json(approval))
     else:
         _show(approval, Console())
 
@@ -117,10 +97,7 @@ def approve(
 ) -> None:
     """Approve exactly the arguments shown (bound by their hash)."""
     console = Console(stderr=True)
-    try:
-        approval = asyncio.run(_get(approval_id, address, token))
-    except AosError as error:
-        fail(error)
+    approval = run_call(_get(approval_id, address, token))
     _show(approval, console)
     if expect_hash and expect_hash != approval.args_hash:
         console.print("error: APPROVAL_ARGS_MISMATCH: the approval's args_hash is not the one given")
@@ -134,11 +111,8 @@ def approve(
             request = pb.ApproveRequest(approval_id=approval_id, args_hash=approval.args_hash)
             return await conn.call(stub.Approve(request, metadata=conn.metadata))
 
-    try:
-        approved = asyncio.run(run())
-    except AosError as error:
-        fail(error)
-    typer.echo(_as_json(approved.approval) if as_json else f"approved {approval_id}")
+    approved = run_call(run())
+    typer.echo(message_json(approved.approval) if as_json else f"approved {approval_id}")
 
 
 @app.command()
@@ -157,8 +131,5 @@ def deny(
             return await conn.call(stub.Deny(pb.DenyRequest(approval_id=approval_id, reason=reason),
                                              metadata=conn.metadata))
 
-    try:
-        denied = asyncio.run(run())
-    except AosError as error:
-        fail(error)
-    typer.echo(_as_json(denied.approval) if as_json else f"denied {approval_id}")
+    denied = run_call(run())
+    typer.echo(message_json(denied.approval) if as_json else f"denied {approval_id}")

@@ -24,18 +24,13 @@ from rich.console import Console
 from aos.v1 import audit_pb2 as pb
 from aos.v1 import audit_pb2_grpc as pb_grpc
 from aos_common.errors import AosError
-from aosiq.client import EXIT_FAILED, EXIT_OK, EXIT_USAGE, connect, fail
+from aosiq.client import EXIT_FAILED, EXIT_OK, EXIT_USAGE, AddressOpt, JsonFlag, TokenOpt, connect, fail
 from audit_svc.verify import AnchorSet, ChainEntry, ChainVerifier, VerifyResult
 
 app = typer.Typer(help="Verify and export per-session audit chains.", no_args_is_help=True, add_completion=False)
 
 PAGE = 10_000
 SessionArg = Annotated[str, typer.Argument(help="Session id (UUID).")]
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
-AddressOpt = Annotated[
-    str | None, typer.Option("--address", help="Gateway gRPC address (default AOS_GRPC_ADDRESS or runtime.json).")
-]
-TokenOpt = Annotated[str | None, typer.Option("--token", help="Bearer token (default AOS_TOKEN or admin.token).")]
 
 
 def _result_line(ok: bool, length: int, head: str, first_bad: int, anchors: int, unanchored: int,

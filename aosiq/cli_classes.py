@@ -2,32 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 from typing import Annotated
 
 import typer
-from google.protobuf import json_format
 from rich.console import Console
 from rich.table import Table
 
 from aos.v1 import agent_classes_pb2 as pb
 from aos.v1 import agent_classes_pb2_grpc as pb_grpc
-from aos_common.errors import AosError
-from aosiq.client import connect, fail
+from aosiq.client import AddressOpt, JsonFlag, TokenOpt, connect, message_json, run_call
 
 app = typer.Typer(help="Create and list agent classes.", no_args_is_help=True, add_completion=False)
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
-AddressOpt = Annotated[
-    str | None, typer.Option("--address", help="Gateway gRPC address (default AOS_GRPC_ADDRESS or runtime.json).")
-]
-TokenOpt = Annotated[str | None, typer.Option("--token", help="Bearer token (default AOS_TOKEN or admin.token).")]
-
-
-def _as_json(message: object) -> str:
-    return json.dumps(json_format.MessageToDict(message, preserving_proto_field_name=True,
-                                                always_print_fields_with_no_presence=True))
 
 
 @app.command()
@@ -54,12 +40,9 @@ def create(
             )
             return await conn.call(stub.CreateAgentClass(request, metadata=conn.metadata))
 
-    try:
-        created = asyncio.run(run())
-    except AosError as error:
-        fail(error)
+    created = run_call(run())
     if as_json:
-        typer.echo(_as_json(created.agent_class))
+        typer.echo(message_json(created.agent_class))
     else:
         typer.echo(f"created class {created.agent_class.name}")
 
@@ -73,12 +56,9 @@ def list_classes(as_json: JsonFlag = False, address: AddressOpt = None, token: T
             stub = pb_grpc.AgentClassServiceStub(conn.channel)
             return await conn.call(stub.ListAgentClasses(pb.ListAgentClassesRequest(), metadata=conn.metadata))
 
-    try:
-        listed = asyncio.run(run())
-    except AosError as error:
-        fail(error)
+    listed = run_call(run())
     if as_json:
-        typer.echo(_as_json(listed))
+        typer.echo(message_json(listed))
         return
     table = Table("name", "backend", "model", "allowed backends", "capabilities", "ceiling (USD)")
     for cls in listed.agent_classes:

@@ -6,37 +6,24 @@ the runtime narrows the request and says what it granted.
 
 from __future__ import annotations
 
-import asyncio
-import json
 from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
-from google.protobuf import json_format, timestamp_pb2
+from google.protobuf import timestamp_pb2
 from rich.console import Console
 from rich.table import Table
 
 from aos.v1 import tokens_pb2 as pb
 from aos.v1 import tokens_pb2_grpc as pb_grpc
-from aos_common.errors import AosError
-from aosiq.client import connect, fail
+from aosiq.client import AddressOpt, JsonFlag, TokenOpt, connect, message_json, run_call
 
 app = typer.Typer(help="Mint, list and revoke caller tokens.", no_args_is_help=True, add_completion=False)
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
-AddressOpt = Annotated[
-    str | None, typer.Option("--address", help="Gateway gRPC address (default AOS_GRPC_ADDRESS or runtime.json).")
-]
-TokenOpt = Annotated[str | None, typer.Option("--token", help="Bearer token (default AOS_TOKEN or admin.token).")]
 
 
 def _when(stamp: timestamp_pb2.Timestamp) -> str:
     return datetime.fromtimestamp(stamp.seconds, UTC).strftime("%Y-%m-%d %H:%M:%SZ") if stamp.seconds else "-"
-
-
-def _as_json(message: object) -> str:
-    return json.dumps(json_format.MessageToDict(message, preserving_proto_field_name=True,
-                                                always_print_fields_with_no_presence=True))
 
 
 @app.command()
@@ -58,12 +45,9 @@ def mint(
             request = pb.MintTokenRequest(subject=subject, grants=grant, backends=backend or [], ttl_seconds=ttl)
             return await conn.call(stub.MintToken(request, metadata=conn.metadata))
 
-    try:
-        minted = asyncio.run(run())
-    except AosError as error:
-        fail(error)
+    minted = run_call(run())
     if as_json:
-        typer.echo(_as_json(minted))
+        typer.echo(message_json(minted))
         return
     Console(stderr=True).print(f"jti {minted.jti}, grants {', '.join(minted.grants)}, "
                                f"expires {_when(minted.expires_at)}")
@@ -85,12 +69,9 @@ def list_tokens(
             return await conn.call(stub.ListTokens(pb.ListTokensRequest(include_revoked=include_revoked),
                                                    metadata=conn.metadata))
 
-    try:
-        listed = asyncio.run(run())
-    except AosError as error:
-        fail(error)
+    listed = run_call(run())
     if as_json:
-        typer.echo(_as_json(listed))
+        typer.echo(message_json(listed))
         return
     table = Table("jti", "subject", "kind", "grants", "expires", "revoked")
     for info in listed.tokens:
@@ -113,11 +94,8 @@ def revoke(
             stub = pb_grpc.TokenServiceStub(conn.channel)
             return await conn.call(stub.RevokeToken(pb.RevokeTokenRequest(jti=jti), metadata=conn.metadata))
 
-    try:
-        revoked = asyncio.run(run())
-    except AosError as error:
-        fail(error)
+    revoked = run_call(run())
     if as_json:
-        typer.echo(_as_json(revoked))
+        typer.echo(message_json(revoked))
     else:
         typer.echo(f"revoked {revoked.revoked_count} token(s): {jti} and its descendants")

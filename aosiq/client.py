@@ -8,15 +8,19 @@ contract's reason code and a stable exit code.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import grpc
+import typer
+from google.protobuf import json_format
+from google.protobuf.message import Message
 
 from aos_common.errors import AosError
 from aos_common.rpc import bearer_metadata, to_aos_error
@@ -91,3 +95,25 @@ def fail(error: AosError) -> NoReturn:
     """Print one clear line (no traceback) and exit with a code scripts can rely on."""
     print(f"error: {error.reason}: {error.message}", file=sys.stderr)
     raise SystemExit(EXIT_UNAVAILABLE if error.reason == "UNAVAILABLE" else EXIT_REFUSED)
+
+
+def run_call(coro: Coroutine[Any, Any, T]) -> T:
+    """Run one CLI call; a refusal becomes one line and a stable exit code."""
+    try:
+        return asyncio.run(coro)
+    except AosError as error:
+        fail(error)
+
+
+def message_json(message: Message) -> str:
+    """A protobuf message as the JSON the REST API would return (proto field names)."""
+    return json.dumps(json_format.MessageToDict(message, preserving_proto_field_name=True,
+                                                always_print_fields_with_no_presence=True))
+
+
+# Options every command shares.
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+AddressOpt = Annotated[
+    str | None, typer.Option("--address", help="Gateway gRPC address (default AOS_GRPC_ADDRESS or runtime.json).")
+]
+TokenOpt = Annotated[str | None, typer.Option("--token", help="Bearer token (default AOS_TOKEN or admin.token).")]
