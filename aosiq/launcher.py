@@ -37,17 +37,25 @@ log = logging.getLogger("aosiq.up")
 
 SERVICE_ORDER = ("audit", "policy", "kernel", "gateway")
 PROVIDER_KEY_VARS = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "AOS_OLLAMA_BASE_URL")
-ANCHOR_VARS = (
-    "AOS_ANCHOR_ENDPOINT",
-    "AOS_ANCHOR_BUCKET",
-    "AOS_ANCHOR_ACCESS_KEY_ID",
-    "AOS_ANCHOR_SECRET_ACCESS_KEY",
-    "AOS_ANCHOR_REGION",
-    "AOS_ANCHOR_EVERY_EVENTS",
-    "AOS_ANCHOR_EVERY_SECONDS",
-    "AOS_ANCHOR_RETENTION_DAYS",
-    "AOS_ANCHOR_RETENTION_MODE",
-)
+# Settings the operator may pass through to one service, and only to that one:
+# the anchor-store credentials reach the audit process alone, provider keys the kernel alone.
+SERVICE_SETTINGS: dict[str, tuple[str, ...]] = {
+    "audit": (
+        "AOS_ANCHOR_ENDPOINT", "AOS_ANCHOR_BUCKET", "AOS_ANCHOR_ACCESS_KEY_ID", "AOS_ANCHOR_SECRET_ACCESS_KEY",
+        "AOS_ANCHOR_REGION", "AOS_ANCHOR_EVERY_EVENTS", "AOS_ANCHOR_EVERY_SECONDS", "AOS_ANCHOR_RETENTION_DAYS",
+        "AOS_ANCHOR_RETENTION_MODE",
+    ),
+    "policy": (
+        "AOS_TOKEN_TTL_SECONDS", "AOS_ADMIN_TOKEN_TTL_SECONDS", "AOS_APPROVAL_TTL_SECONDS", "AOS_PRICE_TABLE_FILE",
+        "AOS_POLICY_KEY_ROTATION_SECONDS",
+    ),
+    "kernel": (
+        "AOS_HEARTBEAT_SECONDS", "AOS_ORPHAN_AFTER_SECONDS", "AOS_APPROVAL_POLL_SECONDS", "AOS_MAX_STEPS",
+        "AOS_MAX_OUTPUT_TOKENS", "AOS_PROVIDER_TIMEOUT_SECONDS", "ANTHROPIC_API_KEY", "OPENAI_API_KEY",
+        "AOS_ANTHROPIC_BASE_URL", "AOS_OPENAI_BASE_URL", "AOS_OLLAMA_BASE_URL",
+    ),
+    "gateway": ("AOS_BACKEND_TIMEOUT_SECONDS", "AOS_HEALTH_TIMEOUT_SECONDS"),
+}
 # Settings every service may see: none of them is a secret.
 SHARED_VARS = ("AOS_AUTH_MODE", "AOS_LOG_LEVEL", "PATH", "HOME", "LANG", "TZ", "PYTHONPATH")
 START_TIMEOUT_SECONDS = 60.0
@@ -192,8 +200,8 @@ def service_env(stack: Stack, service: str, source: Mapping[str, str], dsns: Map
         env[f"AOS_{service.upper()}_LISTEN"] = stack.addresses[service]
         env[f"AOS_{service.upper()}_DATABASE_URL"] = dsns[service]
     env["AOS_POLICY_ADDRESS"] = stack.addresses["policy"]
+    env.update({k: source[k] for k in SERVICE_SETTINGS[service] if source.get(k)})
     if service == "audit":
-        env.update({k: source[k] for k in ANCHOR_VARS if source.get(k)})
         if not source.get("AOS_ANCHOR_ENDPOINT"):
             env["AOS_ANCHOR_DIR"] = str(home / "anchors")
         env["AOS_AUDIT_KEY_FILE"] = str(home / "secrets" / "audit-anchor-signing.key")
@@ -202,17 +210,9 @@ def service_env(stack: Stack, service: str, source: Mapping[str, str], dsns: Map
     if service == "policy":
         env["AOS_POLICY_KEY_DIR"] = str(home / "secrets" / "policy-keys")
         env["AOS_BOOTSTRAP_TOKEN_FILE"] = str(home / "admin.token")
-        for key in ("AOS_TOKEN_TTL_SECONDS", "AOS_ADMIN_TOKEN_TTL_SECONDS", "AOS_APPROVAL_TTL_SECONDS",
-                    "AOS_PRICE_TABLE_FILE"):
-            if source.get(key):
-                env[key] = source[key]
     if service == "kernel":
         env["AOS_WORKSPACE"] = str(stack.workspace)
         env["AOS_WORKERS"] = str(stack.settings.workers)
-        for key in ("AOS_HEARTBEAT_SECONDS", "AOS_ORPHAN_AFTER_SECONDS", "ANTHROPIC_API_KEY", "OPENAI_API_KEY",
-                    "AOS_ANTHROPIC_BASE_URL", "AOS_OPENAI_BASE_URL", "AOS_OLLAMA_BASE_URL"):
-            if source.get(key):
-                env[key] = source[key]
         if stack.fake_llm_url:
             env["AOS_ANTHROPIC_BASE_URL"] = stack.fake_llm_url
             env["AOS_OPENAI_BASE_URL"] = stack.fake_llm_url + "/v1"
