@@ -19,7 +19,7 @@ from opentelemetry import propagate, trace
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, request_response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aos_common.errors import AosError, InvalidArgument
@@ -34,8 +34,6 @@ from gateway.upstream import Upstream
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("gateway.http")
-
-HTTP_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 # Where the RPC a request matched is noted for the access log line.
 _RPC_SCOPE_KEY = "aos.rpc"
@@ -193,13 +191,17 @@ def build_app(
         return JSONResponse(openapi_document)
 
     api = RestEndpoint(routes, upstream, authenticator)
-    app = Starlette(
-        routes=[
-            *extra_routes,
-            Route(OPENAPI_PATH, openapi, methods=HTTP_METHODS),
-            Route("/{path:path}", api.handle, methods=HTTP_METHODS),
-        ],
-    )
+
+    async def api_or_openapi(request: Request) -> Response:
+        if request.url.path == OPENAPI_PATH:
+            return await openapi(request)
+        return await api.handle(request)
+
+    app = Starlette(routes=list(extra_routes))
+    # Every request no extra route takes, whatever its path or method, reaches the API's own
+    # 404/405 handling: a catch-all Route would miss paths its regex cannot match (a decoded
+    # newline) and methods outside its list (TRACE), and Starlette would answer those in plain text.
+    app.router.default = request_response(api_or_openapi)
     app.add_middleware(ContractErrors)
     app.add_middleware(RequestTelemetry)
     return app

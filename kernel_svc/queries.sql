@@ -85,9 +85,11 @@ ON CONFLICT (worker_id) DO UPDATE SET last_heartbeat = now();
 -- name: heartbeat_workers
 UPDATE kernel.workers SET last_heartbeat = now() WHERE worker_id = ANY ($1::text[]);
 
+-- Only the agents a worker is advancing right now: one it has let go of without
+-- settling (the database was down at that moment) must fall to the reaper.
 -- name: heartbeat_agents
 UPDATE kernel.agent_processes SET last_heartbeat = now()
-WHERE worker_id = ANY ($1::text[]) AND state = 'running';
+WHERE id = ANY ($2::uuid[]) AND worker_id = ANY ($1::text[]) AND state = 'running';
 
 -- name: deregister_workers
 DELETE FROM kernel.workers WHERE worker_id = ANY ($1::text[]);

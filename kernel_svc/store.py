@@ -230,10 +230,11 @@ class Store:
     async def register_worker(self, worker_id: str, host: str, pid: int) -> None:
         await self._execute("register_worker", worker_id, host, pid)
 
-    async def heartbeat(self, worker_ids: Sequence[str]) -> None:
+    async def heartbeat(self, worker_ids: Sequence[str], agent_ids: Sequence[str]) -> None:
+        """Mark the workers alive, and the agents in `agent_ids` they hold as still being advanced."""
         async with self._conn() as conn, conn.transaction():
             await conn.execute(_q("heartbeat_workers"), list(worker_ids))
-            await conn.execute(_q("heartbeat_agents"), list(worker_ids))
+            await conn.execute(_q("heartbeat_agents"), list(worker_ids), list(agent_ids))
 
     async def deregister_workers(self, worker_ids: Sequence[str]) -> None:
         await self._execute("deregister_workers", list(worker_ids))

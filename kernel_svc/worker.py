@@ -45,6 +45,9 @@ class WorkerPool:
         self._loop = loop
         self._settings = settings
         self.worker_ids = [new_worker_id(i) for i in range(settings.count)]
+        # Agents being advanced right now; only these are heartbeated, so an agent this
+        # process could not settle (the database was down) is left to the reaper.
+        self._held: set[str] = set()
 
     async def work_until(self, stop: asyncio.Event) -> None:
         """Work until `stop` is set; agents in hand are released for others to resume."""
@@ -80,7 +83,7 @@ class WorkerPool:
     async def _heartbeat(self) -> None:
         while True:
             try:
-                await self._store.heartbeat(self.worker_ids)
+                await self._store.heartbeat(self.worker_ids, sorted(self._held))
             except AosError:
                 log.warning("heartbeat failed; retrying")
             await asyncio.sleep(self._settings.heartbeat_seconds)
@@ -96,7 +99,11 @@ class WorkerPool:
                 await asyncio.sleep(self._settings.idle_seconds * random.uniform(0.5, 1.5))
                 continue
             log.info("agent claimed", extra=log_fields(agent_id=agent.id, worker_id=worker_id, epoch=agent.epoch))
-            await self._advance(agent)
+            self._held.add(agent.id)
+            try:
+                await self._advance(agent)
+            finally:
+                self._held.discard(agent.id)
 
     async def _advance(self, agent: AgentProcess) -> None:
         try:

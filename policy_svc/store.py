@@ -35,6 +35,11 @@ def load_queries(path: Path) -> dict[str, str]:
 SQL = load_queries(Path(__file__).with_name("queries.sql"))
 
 
+# The database cannot be reached or is going away: lost connections, and SQLSTATE class 57
+# (operator intervention: "the database system is shutting down / starting up", a fast shutdown).
+_UNREACHABLE = (asyncpg.PostgresConnectionError, asyncpg.OperatorInterventionError, asyncpg.InterfaceError, OSError)
+
+
 def _translated(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
     @functools.wraps(method)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
@@ -46,7 +51,7 @@ def _translated(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
             raise NotFound("a referenced record does not exist") from exc
         except (asyncpg.CheckViolationError, asyncpg.DataError) as exc:
             raise InvalidArgument(f"refused by the database: {exc.message}") from exc
-        except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError) as exc:
+        except _UNREACHABLE as exc:
             raise Unavailable("the policy database is unavailable") from exc
 
     return wrapper
@@ -253,7 +258,7 @@ class Store(Queries):
         try:
             async with self._pool.acquire() as conn, conn.transaction():
                 yield Queries(conn)
-        except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError) as exc:
+        except _UNREACHABLE as exc:
             raise Unavailable("the policy database is unavailable") from exc
 
     async def close(self) -> None:

@@ -152,7 +152,7 @@ async def test_heartbeat_keeps_an_agent_from_the_reaper(store: Store, db: TestDa
     claimed = await store.claim("alive")
     assert claimed is not None
     await asyncio.sleep(1.2)
-    await store.heartbeat(["alive"])
+    await store.heartbeat(["alive"], [agent.id])
     assert await store.reap_orphans(1.0) == []
     counts = await store.scheduler_counts(5.0)
     assert counts.workers >= 1 and counts.running >= 1
