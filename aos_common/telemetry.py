@@ -14,6 +14,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 _configured: TracerProvider | None = None
 
@@ -45,8 +46,12 @@ def setup_tracing(service_name: str) -> TracerProvider:
     if _configured is not None:
         return _configured
     name = os.environ.get("OTEL_SERVICE_NAME", service_name)
-    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: name}))
     exporter = _exporter_from_env()
+    # With nowhere to send spans, record none: building them was a measurable share
+    # of every service's CPU per call (docs/PERFORMANCE.md). Trace context still
+    # crosses every hop, so logs and callers keep their trace ids.
+    sampler = None if exporter is not None else ALWAYS_OFF
+    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: name}), sampler=sampler)
     if exporter is not None:
         provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=200))
     trace.set_tracer_provider(provider)

@@ -1,6 +1,6 @@
 """Audit chain benchmark (issue 3). Prints one JSON object; ratios are measured in the same run.
 
-    .venv/bin/python bench/audit_bench.py [--appends 3000] [--verify-length 20000]
+    .venv/bin/python -m bench.audit_bench [--appends 3000] [--verify-length 20000] [--runs 1]
 
 Uses the embedded PostgreSQL in a temporary directory, or AOS_BENCH_DATABASE_URL
 (a superuser DSN; a scratch database is created in it). synchronous_commit
@@ -30,6 +30,7 @@ from audit_svc.anchors import AnchorSigner
 from audit_svc.chain import ENTRY_TAG, Actor, NewEvent, new_event
 from audit_svc.store import AuditStore, stream_rows
 from audit_svc.verify import AnchorSet, ChainVerifier
+from bench.harness import machine, median_run, write_results
 
 RAW_TABLE = """
 CREATE TABLE public.bench_raw (
@@ -198,7 +199,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--appends", type=int, default=3000)
     parser.add_argument("--verify-length", type=int, default=20000)
+    parser.add_argument("--runs", type=int, default=1, help="repeat; the median run (by append_vs_raw_insert) "
+                                                           "is printed, every run goes to bench/results/audit.json")
     args = parser.parse_args()
+    runs = []
     with tempfile.TemporaryDirectory(prefix="aos-audit-bench-") as tmp:
         home = Path(tmp)
         server = None
@@ -206,10 +210,13 @@ def main() -> None:
         if not admin_dsn:
             server, admin_dsn = start_embedded(home / "pgdata")
         try:
-            results = asyncio.run(run(admin_dsn, home, args.appends, args.verify_length))
+            for index in range(args.runs):
+                runs.append(asyncio.run(run(admin_dsn, home / f"run-{index}", args.appends, args.verify_length)))
         finally:
             if server is not None:
                 server.cleanup()  # type: ignore[attr-defined]
+    results = median_run(runs, key=lambda r: r["append"]["append_vs_raw_insert"])  # type: ignore[index]
+    write_results("audit", {"machine": machine(), "settings": vars(args), "summary": results, "runs": runs})
     print(json.dumps(results, indent=2))
 
 

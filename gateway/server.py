@@ -78,9 +78,13 @@ def _host_for_address(host: str) -> str:
 def listen_socket(host: str, port: int) -> socket.socket:
     """Bind the HTTP port ourselves, so a taken port is one clear line, not a uvicorn traceback."""
     try:
-        return socket.create_server((host.strip("[]"), port), family=_family(host), backlog=2048)
+        bound = socket.create_server((host.strip("[]"), port), family=_family(host), backlog=2048)
     except OSError as exc:
         raise SystemExit(f"cannot listen on {host}:{port}: {exc.strerror or exc} (is the port taken?)") from None
+    # create_server leaves `proto` 0, and asyncio sets TCP_NODELAY only on accepted
+    # sockets whose proto says TCP: without it, every keep-alive response waited
+    # ~40 ms for the client's delayed ACK (bench/governed_call.py, REST).
+    return socket.socket(bound.family, bound.type, socket.IPPROTO_TCP, fileno=bound.detach())
 
 
 def _family(host: str) -> socket.AddressFamily:

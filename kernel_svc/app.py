@@ -23,6 +23,7 @@ from kernel_svc.audit import AuditClient
 from kernel_svc.backends import Backends
 from kernel_svc.config import KernelConfig
 from kernel_svc.failpoints import Failpoints
+from kernel_svc.invoking import ToolInvoker
 from kernel_svc.loop import AgentLoop, LoopSettings
 from kernel_svc.reaper import Reaper
 from kernel_svc.service import AgentService, StatusService
@@ -45,6 +46,7 @@ class Kernel:
     registry: ToolRegistry
     spawner: Spawner
     workers: WorkerPool
+    invoker: ToolInvoker
 
     async def close(self) -> None:
         for ch in self.channels:
@@ -62,12 +64,14 @@ async def build(config: KernelConfig) -> Kernel:
     backends = Backends(config.providers)
     if config.workers:
         backends.warm()
+    boundary = SyscallBoundary(policy, store, Failpoints(config.failpoint))
+    audit = AuditClient(audit_grpc.AuditWriterServiceStub(audit_channel))
     loop = AgentLoop(
         store=store,
-        boundary=SyscallBoundary(policy, store, Failpoints(config.failpoint)),
+        boundary=boundary,
         registry=registry,
         backends=backends,
-        audit=AuditClient(audit_grpc.AuditWriterServiceStub(audit_channel)),
+        audit=audit,
         spawner=spawner,
         settings=LoopSettings(
             workspace=config.workspace,
@@ -78,7 +82,8 @@ async def build(config: KernelConfig) -> Kernel:
     )
     workers = WorkerPool(store, loop, WorkerSettings(config.workers, config.heartbeat_seconds,
                                                       config.claim_idle_seconds))
-    return Kernel(config, store, [policy_channel, audit_channel], policy, registry, spawner, workers)
+    invoker = ToolInvoker(store, boundary, registry, audit, config.workspace)
+    return Kernel(config, store, [policy_channel, audit_channel], policy, registry, spawner, workers, invoker)
 
 
 async def register_tools(policy: policy_grpc.PolicyServiceStub, registry: ToolRegistry, stop: asyncio.Event) -> None:
@@ -105,7 +110,7 @@ async def serve(config: KernelConfig) -> None:
     """The API process: AgentService + StatusService, AOS_WORKERS workers and the reaper."""
     kernel = await build(config)
     verifier = TokenVerifier(kernel.policy)
-    agents = AgentService(kernel.store, kernel.spawner, kernel.policy, verifier, config.auth_mode)
+    agents = AgentService(kernel.store, kernel.spawner, kernel.policy, verifier, config.auth_mode, kernel.invoker)
     status = StatusService(kernel.store, config.orphan_after_seconds)
 
     def register(server: grpc.aio.Server) -> Iterable[str]:

@@ -21,6 +21,7 @@ from aos_common.tokens import Claims
 from aos_common.verifier import TokenVerifier, bearer_from_metadata, caller_claims
 from kernel_svc import scheduler, states
 from kernel_svc.checkpoint import PENDING, Checkpoint
+from kernel_svc.invoking import ToolInvoker
 from kernel_svc.process import AgentProcess
 from kernel_svc.spawning import Spawner
 from kernel_svc.store import Store
@@ -93,12 +94,14 @@ class AgentService(pb_grpc.AgentServiceServicer):
         policy: policy_grpc.PolicyServiceStub,
         verifier: TokenVerifier,
         auth_mode: str,
+        invoker: ToolInvoker,
     ):
         self._store = store
         self._spawner = spawner
         self._policy = policy
         self._verifier = verifier
         self._auth_mode = auth_mode
+        self._invoker = invoker
 
     async def _caller(self, context: grpc.aio.ServicerContext) -> tuple[Claims, str]:
         claims = await caller_claims(context, self._verifier, self._auth_mode)
@@ -162,6 +165,13 @@ class AgentService(pb_grpc.AgentServiceServicer):
         agent = await self._store.renew_token(agent.id, resume_state, renewed.token, renewed.jti,
                                               renewed.expires_at_unix)
         return pb.RenewAgentResponse(agent=agent_to_pb(agent))
+
+    async def InvokeTool(self, request: pb.InvokeToolRequest, context: grpc.aio.ServicerContext
+                         ) -> pb.InvokeToolResponse:
+        claims, _ = await self._caller(context)
+        done = await self._invoker.invoke(claims, _agent_id(request.agent_id), request.tool, request.args_json)
+        return pb.InvokeToolResponse(decision=done.decision, ok=done.ok, result=done.result,
+                                     syscall_id=done.syscall_id, approval_id=done.approval_id, cost_usd=done.cost_usd)
 
     @staticmethod
     def _require_operator(claims: Claims) -> None:

@@ -18,16 +18,17 @@ from decimal import Decimal
 from typing import Any
 
 from aos_common import events
-from aos_common.canonical import canonical_json, parse_json_object, sha256_hex
 from aos_common.capabilities import PERM_AGENTS_SPAWN, allows
 from aos_common.errors import AosError, InsufficientAuthority, InvalidArgument, NotFound, TokenExpired
 from aos_common.logs import log_fields
 from aos_common.tokens import Claims
-from policy_svc.approvals import HASH_PATTERN, ApprovalDesk, check_uuid, effective_state, syscall_id_for
+from policy_svc import decisions
+from policy_svc.approvals import ApprovalDesk, check_uuid, syscall_id_for
 from policy_svc.audit import AuditLog
 from policy_svc.authority import TokenAuthority
 from policy_svc.capability import agent_id_of
 from policy_svc.classes import CAPABILITY_PATTERN
+from policy_svc.decisions import Refused
 from policy_svc.pricing import PriceTable
 from policy_svc.store import Store
 
@@ -93,15 +94,6 @@ class ToolPolicy:
                 raise InvalidArgument(f"args schema of {self.name} is not JSON: {exc}") from exc
 
 
-class _Refused(Exception):
-    """A DENY found while checking; carries what the decision says."""
-
-    def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-
-
 class Syscalls:
     def __init__(self, authority: TokenAuthority, store: Store, audit: AuditLog, prices: PriceTable,
                  approvals: ApprovalDesk, approval_ttl_seconds: int):
@@ -122,10 +114,7 @@ class Syscalls:
                 raise
             return await self._deny_unverified(request, "UNAUTHENTICATED", error.message)
         try:
-            if claims.kind != "agent":
-                raise _Refused("UNAUTHENTICATED", "syscalls need an agent's capability token")
-            if request.agent_id and request.agent_id != agent_id_of(claims):
-                raise _Refused("INSUFFICIENT_AUTHORITY", "the token belongs to another agent")
+            decisions.check_caller(claims, request)
             if request.kind == TOOL_CALL:
                 return await self._tool_call(claims, request)
             if request.kind == LLM_CALL:
@@ -134,15 +123,14 @@ class Syscalls:
                 return await self._plain(claims, request, PERM_AGENTS_SPAWN)
             if request.kind == KB_QUERY:
                 return await self._plain(claims, request, request.target)
-            raise _Refused("INVALID_ARGUMENT", "syscall kind is missing or unknown")
-        except _Refused as refusal:
+            raise Refused("INVALID_ARGUMENT", "syscall kind is missing or unknown")
+        except Refused as refusal:
             return await self._deny(claims, request, refusal.reason, refusal.message)
 
     # --- the kinds
 
     async def _plain(self, claims: Claims, request: SyscallRequest, needed: str) -> Decision:
-        if not needed or not allows(claims.capabilities, needed):
-            raise _Refused("INSUFFICIENT_AUTHORITY", f"{needed or 'the target'} is not in the agent's capabilities")
+        decisions.check_capability(claims, needed)
         syscall_id = str(uuid.uuid4())
         async with self._store.transaction() as tx:
             await tx.insert_syscall(syscall_id, claims.session_id, agent_id_of(claims), claims.jti, request.kind,
@@ -152,15 +140,14 @@ class Syscalls:
         return decision
 
     async def _tool_call(self, claims: Claims, request: SyscallRequest) -> Decision:
-        if not allows(claims.capabilities, request.target):
-            raise _Refused("INSUFFICIENT_AUTHORITY", f"{request.target!r} is not in the agent's capabilities")
-        tool = await self._store.get_tool(request.target)
-        if tool is None:
-            raise _Refused("INSUFFICIENT_AUTHORITY", f"unknown tool {request.target!r}")
-        _check_args(request)
-        if tool["reversible"]:
+        # A target outside the caps is refused without reading the registration.
+        held = allows(claims.capabilities, request.target)
+        tool = await self._store.get_tool(request.target) if held else None
+        route = decisions.tool_route(claims, request, tool)
+        assert tool is not None  # tool_route refuses an unregistered tool
+        if route == decisions.RUN:
             return await self._plain(claims, request, request.target)
-        if request.approval_id:
+        if route == decisions.USE_APPROVAL:
             return await self._use_approval(claims, request)
         return await self._request_approval(claims, request, tool["blast_radius"])
 
@@ -193,21 +180,10 @@ class Syscalls:
         try:
             approval_id = check_uuid(request.approval_id, "approval_id")
         except InvalidArgument as error:
-            raise _Refused("INVALID_ARGUMENT", error.message) from None
+            raise Refused("INVALID_ARGUMENT", error.message) from None
         row = await self._store.get_approval(approval_id)
-        if row is None or row["agent_id"] != agent_id or row["tool"] != request.target:
-            raise _Refused("INSUFFICIENT_AUTHORITY", "no such approval for this agent and tool")
-        if row["args_hash"] != request.args_hash:
-            raise _Refused("APPROVAL_ARGS_MISMATCH", "the arguments differ from the ones the approval is bound to")
-        state = effective_state(row)
-        if state == "pending":
+        if decisions.approval_verdict(row, agent_id, request) == decisions.APPROVAL_PENDING:
             return Decision(PENDING, approval_id=approval_id, message="waiting for an operator's approval")
-        if state == "denied":
-            raise _Refused("INSUFFICIENT_AUTHORITY", f"an operator denied this call: {row['reason']}")
-        if state == "expired":
-            raise _Refused("INSUFFICIENT_AUTHORITY", "approval expired before an operator decided")
-        if state != "approved":
-            raise _Refused("INSUFFICIENT_AUTHORITY", "approval was already used; approvals are single-use")
         syscall_id = syscall_id_for(approval_id)
         async with self._store.transaction() as tx:
             consumed = await tx.consume_approval(approval_id, agent_id, request.target, request.args_hash,
@@ -218,21 +194,13 @@ class Syscalls:
                 decision = Decision(ALLOW, approval_id=approval_id, syscall_id=syscall_id)
                 await self._record(claims, request, decision)
                 return decision
-        raise _Refused("INSUFFICIENT_AUTHORITY", "approval was already used; approvals are single-use")
+        raise Refused("INSUFFICIENT_AUTHORITY", "approval was already used; approvals are single-use")
 
     async def _llm_call(self, claims: Claims, request: SyscallRequest) -> Decision:
         backend = request.target
-        if backend not in claims.backends:
-            raise _Refused("BACKEND_NOT_ALLOWED", f"backend {backend!r} is not allowed for this agent")
-        agent_class = await self._store.get_class(claims.agent_class)
-        if agent_class is None or backend not in agent_class.allowed_backends:
-            raise _Refused("BACKEND_NOT_ALLOWED",
-                           f"backend {backend!r} is not in the allowed_backends of class {claims.agent_class!r}")
-        if not request.model:
-            raise _Refused("INVALID_ARGUMENT", "an LLM call must name its model")
-        if request.max_input_tokens < 0 or request.max_output_tokens <= 0:
-            raise _Refused("INVALID_ARGUMENT", "max_input_tokens must be >= 0 and max_output_tokens > 0")
-        estimate = self._prices.cost(request.model, request.max_input_tokens, request.max_output_tokens)
+        # A backend outside the token is refused without reading the class.
+        agent_class = await self._store.get_class(claims.agent_class) if backend in claims.backends else None
+        estimate = decisions.llm_estimate(claims, request, agent_class, self._prices)
         syscall_id = str(uuid.uuid4())
         async with self._store.transaction() as tx:
             ledger = await tx.reserve(claims.session_id, estimate, syscall_id, agent_id_of(claims), claims.jti,
@@ -246,7 +214,7 @@ class Syscalls:
                     "ceiling_usd": float(ledger["ceiling_usd"]),
                 })
                 return decision
-        raise _Refused("COST_CEILING_EXCEEDED",
+        raise Refused("COST_CEILING_EXCEEDED",
                        f"reserving ${estimate} for {request.model} would pass the session's cost ceiling")
 
     # --- completion
@@ -346,18 +314,6 @@ class Syscalls:
         }
         await self._audit.append(events.SYSTEM_SESSION_ID, events.SYSCALL_DENIED, None, payload)
         return decision
-
-
-def _check_args(request: SyscallRequest) -> None:
-    """args_canonical must be canonical JSON of an object, and args_hash its SHA-256."""
-    try:
-        canonical = canonical_json(parse_json_object(request.args_canonical, "args_canonical"))
-    except InvalidArgument as error:
-        raise _Refused("INVALID_ARGUMENT", error.message) from None
-    if canonical.decode() != request.args_canonical:
-        raise _Refused("INVALID_ARGUMENT", "args_canonical is not RFC 8785 canonical JSON")
-    if not HASH_PATTERN.match(request.args_hash) or sha256_hex(canonical) != request.args_hash:
-        raise _Refused("INVALID_ARGUMENT", "args_hash is not the SHA-256 of args_canonical")
 
 
 def _bounded_evidence(evidence: list[dict[str, Any]]) -> list[dict[str, Any]]:

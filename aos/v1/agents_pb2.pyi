@@ -112,3 +112,29 @@ class RenewAgentResponse(_message.Message):
     AGENT_FIELD_NUMBER: _ClassVar[int]
     agent: Agent
     def __init__(self, agent: _Optional[_Union[Agent, _Mapping]] = ...) -> None: ...
+
+class InvokeToolRequest(_message.Message):
+    __slots__ = ("agent_id", "tool", "args_json")
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    TOOL_FIELD_NUMBER: _ClassVar[int]
+    ARGS_JSON_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    tool: str
+    args_json: str
+    def __init__(self, agent_id: _Optional[str] = ..., tool: _Optional[str] = ..., args_json: _Optional[str] = ...) -> None: ...
+
+class InvokeToolResponse(_message.Message):
+    __slots__ = ("decision", "ok", "result", "syscall_id", "approval_id", "cost_usd")
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    OK_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    SYSCALL_ID_FIELD_NUMBER: _ClassVar[int]
+    APPROVAL_ID_FIELD_NUMBER: _ClassVar[int]
+    COST_USD_FIELD_NUMBER: _ClassVar[int]
+    decision: str
+    ok: bool
+    result: str
+    syscall_id: str
+    approval_id: str
+    cost_usd: float
+    def __init__(self, decision: _Optional[str] = ..., ok: _Optional[bool] = ..., result: _Optional[str] = ..., syscall_id: _Optional[str] = ..., approval_id: _Optional[str] = ..., cost_usd: _Optional[float] = ...) -> None: ...

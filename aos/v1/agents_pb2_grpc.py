@@ -61,6 +61,11 @@ class AgentServiceStub:
                 request_serializer=aos_dot_v1_dot_agents__pb2.RenewAgentRequest.SerializeToString,
                 response_deserializer=aos_dot_v1_dot_agents__pb2.RenewAgentResponse.FromString,
                 _registered_method=True)
+        self.InvokeTool = channel.unary_unary(
+                '/aos.v1.AgentService/InvokeTool',
+                request_serializer=aos_dot_v1_dot_agents__pb2.InvokeToolRequest.SerializeToString,
+                response_deserializer=aos_dot_v1_dot_agents__pb2.InvokeToolResponse.FromString,
+                _registered_method=True)
 
 
 class AgentServiceServicer:
@@ -98,6 +103,16 @@ class AgentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def InvokeTool(self, request, context):
+        """One governed tool call made now, under the agent's capability token: the
+        same syscall boundary the agent loop uses (schema check, Authorize, run,
+        Complete), audited the same way. Needs an operator token with
+        `tools.invoke`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -125,6 +140,11 @@ def add_AgentServiceServicer_to_server(servicer, server):
                     servicer.RenewAgent,
                     request_deserializer=aos_dot_v1_dot_agents__pb2.RenewAgentRequest.FromString,
                     response_serializer=aos_dot_v1_dot_agents__pb2.RenewAgentResponse.SerializeToString,
+            ),
+            'InvokeTool': grpc.unary_unary_rpc_method_handler(
+                    servicer.InvokeTool,
+                    request_deserializer=aos_dot_v1_dot_agents__pb2.InvokeToolRequest.FromString,
+                    response_serializer=aos_dot_v1_dot_agents__pb2.InvokeToolResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -264,6 +284,33 @@ class AgentService:
             '/aos.v1.AgentService/RenewAgent',
             aos_dot_v1_dot_agents__pb2.RenewAgentRequest.SerializeToString,
             aos_dot_v1_dot_agents__pb2.RenewAgentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def InvokeTool(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aos.v1.AgentService/InvokeTool',
+            aos_dot_v1_dot_agents__pb2.InvokeToolRequest.SerializeToString,
+            aos_dot_v1_dot_agents__pb2.InvokeToolResponse.FromString,
             options,
             channel_credentials,
             insecure,

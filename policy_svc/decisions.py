@@ -1,0 +1,114 @@
+"""The syscall decision itself, without I/O: given the verified claims and the rows
+policy read (tool registration, approval, agent class), what the answer is.
+
+`syscalls.py` reads the rows, calls these, and makes the outcome effective in
+one transaction with its audit record. Keeping the decision here makes it
+testable and measurable on its own (bench/policy_decision.py). The cost ceiling
+itself is compared inside the reservation's single UPDATE, where concurrent
+reservations serialize; only the estimate is computed here.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from aos_common.canonical import canonical_json, parse_json_object, sha256_hex
+from aos_common.capabilities import allows
+from aos_common.errors import InvalidArgument
+from aos_common.tokens import Claims
+from policy_svc.approvals import HASH_PATTERN, effective_state
+from policy_svc.capability import agent_id_of
+from policy_svc.classes import AgentClass
+from policy_svc.pricing import PriceTable
+
+if TYPE_CHECKING:
+    from policy_svc.syscalls import SyscallRequest
+
+# What a tool call needs next.
+RUN = "run"  # reversible: allowed as it is
+REQUEST_APPROVAL = "request_approval"  # irreversible, no approval named: open (or join) one
+USE_APPROVAL = "use_approval"  # irreversible, an approval named: check it
+
+APPROVAL_PENDING = "pending"
+APPROVAL_APPROVED = "approved"
+
+
+class Refused(Exception):
+    """A DENY found while deciding; carries what the decision says."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def check_caller(claims: Claims, request: SyscallRequest) -> None:
+    """Only an agent's token makes syscalls, and only for that agent."""
+    if claims.kind != "agent":
+        raise Refused("UNAUTHENTICATED", "syscalls need an agent's capability token")
+    if request.agent_id and request.agent_id != agent_id_of(claims):
+        raise Refused("INSUFFICIENT_AUTHORITY", "the token belongs to another agent")
+
+
+def check_capability(claims: Claims, needed: str) -> None:
+    if not needed or not allows(claims.capabilities, needed):
+        raise Refused("INSUFFICIENT_AUTHORITY", f"{needed or 'the target'} is not in the agent's capabilities")
+
+
+def tool_route(claims: Claims, request: SyscallRequest, tool: dict[str, Any] | None) -> str:
+    """RUN, REQUEST_APPROVAL or USE_APPROVAL for a tool call, or Refused."""
+    if not allows(claims.capabilities, request.target):
+        raise Refused("INSUFFICIENT_AUTHORITY", f"{request.target!r} is not in the agent's capabilities")
+    if tool is None:
+        raise Refused("INSUFFICIENT_AUTHORITY", f"unknown tool {request.target!r}")
+    check_args(request)
+    if tool["reversible"]:
+        return RUN
+    return USE_APPROVAL if request.approval_id else REQUEST_APPROVAL
+
+
+def check_args(request: SyscallRequest) -> None:
+    """args_canonical must be canonical JSON of an object, and args_hash its SHA-256."""
+    try:
+        canonical = canonical_json(parse_json_object(request.args_canonical, "args_canonical"))
+    except InvalidArgument as error:
+        raise Refused("INVALID_ARGUMENT", error.message) from None
+    if canonical.decode() != request.args_canonical:
+        raise Refused("INVALID_ARGUMENT", "args_canonical is not RFC 8785 canonical JSON")
+    if not HASH_PATTERN.match(request.args_hash) or sha256_hex(canonical) != request.args_hash:
+        raise Refused("INVALID_ARGUMENT", "args_hash is not the SHA-256 of args_canonical")
+
+
+def approval_verdict(row: dict[str, Any] | None, agent_id: str, request: SyscallRequest) -> str:
+    """APPROVAL_PENDING or APPROVAL_APPROVED (to be consumed) for the approval a call names, or Refused."""
+    if row is None or row["agent_id"] != agent_id or row["tool"] != request.target:
+        raise Refused("INSUFFICIENT_AUTHORITY", "no such approval for this agent and tool")
+    if row["args_hash"] != request.args_hash:
+        raise Refused("APPROVAL_ARGS_MISMATCH", "the arguments differ from the ones the approval is bound to")
+    state = effective_state(row)
+    if state == "pending":
+        return APPROVAL_PENDING
+    if state == "denied":
+        raise Refused("INSUFFICIENT_AUTHORITY", f"an operator denied this call: {row['reason']}")
+    if state == "expired":
+        raise Refused("INSUFFICIENT_AUTHORITY", "approval expired before an operator decided")
+    if state != "approved":
+        raise Refused("INSUFFICIENT_AUTHORITY", "approval was already used; approvals are single-use")
+    return APPROVAL_APPROVED
+
+
+def llm_estimate(claims: Claims, request: SyscallRequest, agent_class: AgentClass | None,
+                 prices: PriceTable) -> Decimal:
+    """The amount an LLM call must reserve, or Refused (backend, class, model, token bounds)."""
+    backend = request.target
+    if backend not in claims.backends:
+        raise Refused("BACKEND_NOT_ALLOWED", f"backend {backend!r} is not allowed for this agent")
+    if agent_class is None or backend not in agent_class.allowed_backends:
+        raise Refused("BACKEND_NOT_ALLOWED",
+                      f"backend {backend!r} is not in the allowed_backends of class {claims.agent_class!r}")
+    if not request.model:
+        raise Refused("INVALID_ARGUMENT", "an LLM call must name its model")
+    if request.max_input_tokens < 0 or request.max_output_tokens <= 0:
+        raise Refused("INVALID_ARGUMENT", "max_input_tokens must be >= 0 and max_output_tokens > 0")
+    return prices.cost(request.model, request.max_input_tokens, request.max_output_tokens)

@@ -1,0 +1,168 @@
+"""InvokeTool without services: who may invoke, what never reaches policy, and that
+only an ALLOW runs the tool (policy, audit and the store are in-memory fakes)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aos.v1 import policy_internal_pb2 as ppb
+from aos_common.errors import AosError, InsufficientAuthority, InvalidArgument, InvalidTransition
+from aos_common.tokens import Claims
+from kernel_svc.invoking import ToolInvoker, require_invoker
+from kernel_svc.process import AgentProcess
+from kernel_svc.syscalls import SyscallBoundary
+from kernel_svc.tools.builtin import builtin_registry
+from kernel_svc.tools.registry import Tool, ToolContext, ToolRegistry
+
+AGENT_ID = str(uuid.uuid4())
+
+
+def operator(*caps: str, kind: str = "operator") -> Claims:
+    return Claims(jti="op-jti", subject="ops@example", kind=kind, capabilities=frozenset(caps),
+                  backends=frozenset(), issued_at=1, expires_at=2**40)
+
+
+def agent_row(state: str = "runnable") -> AgentProcess:
+    now = datetime.now(UTC)
+    return AgentProcess(
+        id=AGENT_ID, session_id=str(uuid.uuid4()), parent_id="", agent_class="c", backend="anthropic",
+        model="aos-scripted", state=state, task="t", grants=("sys.noop",), token="agent-token", token_jti="a-jti",
+        token_expires_at=now, worker_id="", attempts=0, checkpoint={}, result="", error_reason="",
+        error_message="", cost_usd=0.0, created_at=now, updated_at=now,
+    )
+
+
+@dataclass
+class FakePolicy:
+    answer: ppb.AuthorizeResponse
+    authorized: list[ppb.AuthorizeRequest] = field(default_factory=list)
+    completed: list[ppb.CompleteRequest] = field(default_factory=list)
+
+    async def Authorize(self, request: ppb.AuthorizeRequest, **options: object) -> ppb.AuthorizeResponse:
+        self.authorized.append(request)
+        return self.answer
+
+    async def Complete(self, request: ppb.CompleteRequest, **options: object) -> ppb.CompleteResponse:
+        self.completed.append(request)
+        return ppb.CompleteResponse(cost_usd=0.0)
+
+
+@dataclass
+class FakeStore:
+    agent: AgentProcess
+
+    async def get_agent(self, agent_id: str) -> AgentProcess:
+        assert agent_id == self.agent.id
+        return self.agent
+
+
+@dataclass
+class FakeAudit:
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    async def append(self, session_id: str, event_type: str, agent_id: str, token_jti: str,
+                     payload: dict[str, Any]) -> int:
+        self.events.append((event_type, payload))
+        return len(self.events)
+
+
+@dataclass
+class Harness:
+    invoker: ToolInvoker
+    policy: FakePolicy
+    audit: FakeAudit
+    ran: list[str]
+
+
+def harness(tmp_path: Path, answer: ppb.AuthorizeResponse, state: str = "runnable") -> Harness:
+    ran: list[str] = []
+
+    async def spy(args: Any, ctx: ToolContext) -> str:
+        ran.append(ctx.agent_id)
+        return "spied"
+
+    registry = ToolRegistry([
+        *builtin_registry().all(),
+        Tool(name="test.spy", description="records that it ran", parameters={"type": "object"}, reversible=True,
+             blast_radius="low", idempotent=True, run=spy),
+    ])
+    policy, audit = FakePolicy(answer), FakeAudit()
+    store = FakeStore(agent_row(state))
+    boundary = SyscallBoundary(policy, store)  # type: ignore[arg-type]
+    invoker = ToolInvoker(store, boundary, registry, audit, tmp_path)  # type: ignore[arg-type]
+    return Harness(invoker, policy, audit, ran)
+
+
+ALLOWED = ppb.AuthorizeResponse(decision=ppb.DECISION_ALLOW, syscall_id=str(uuid.uuid4()))
+
+
+@pytest.mark.parametrize("claims", [operator("agents.spawn"), operator("tools.invoke", kind="agent"), operator()])
+def test_invoking_needs_an_operator_holding_tools_invoke(claims: Claims) -> None:
+    with pytest.raises(InsufficientAuthority, match=r"tools\.invoke"):
+        require_invoker(claims)
+
+
+@pytest.mark.parametrize("caps", [("tools.invoke",), ("*",)])
+def test_tools_invoke_or_wildcard_is_enough(caps: tuple[str, ...]) -> None:
+    require_invoker(operator(*caps))
+
+
+def test_allowed_noop_runs_and_is_completed(tmp_path: Path) -> None:
+    h = harness(tmp_path, ALLOWED)
+    done = asyncio.run(h.invoker.invoke(operator("tools.invoke"), AGENT_ID, "sys.noop", ""))
+    assert (done.decision, done.ok, done.result, done.syscall_id) == ("ALLOW", True, "ok", ALLOWED.syscall_id)
+    [request] = h.policy.authorized
+    assert request.token == "agent-token" and request.target == "sys.noop" and request.args_canonical == "{}"
+    assert [c.syscall_id for c in h.policy.completed] == [ALLOWED.syscall_id]
+    assert [e for e, _ in h.audit.events] == ["APP_TOOL_INVOKED"]
+    assert h.audit.events[0][1]["invoked_by"] == "ops@example"
+
+
+def test_deny_is_the_policy_error_and_nothing_runs(tmp_path: Path) -> None:
+    denied = ppb.AuthorizeResponse(decision=ppb.DECISION_DENY, reason="INSUFFICIENT_AUTHORITY", message="not granted")
+    h = harness(tmp_path, denied)
+    with pytest.raises(AosError) as refused:
+        asyncio.run(h.invoker.invoke(operator("*"), AGENT_ID, "test.spy", "{}"))
+    assert refused.value.reason == "INSUFFICIENT_AUTHORITY" and refused.value.http_status == 403
+    assert h.ran == [] and h.policy.completed == []
+
+
+def test_pending_returns_the_approval_and_nothing_runs(tmp_path: Path) -> None:
+    approval = str(uuid.uuid4())
+    h = harness(tmp_path, ppb.AuthorizeResponse(decision=ppb.DECISION_PENDING, approval_id=approval))
+    done = asyncio.run(h.invoker.invoke(operator("*"), AGENT_ID, "test.spy", "{}"))
+    assert (done.decision, done.approval_id, done.ok) == ("PENDING", approval, False)
+    assert h.ran == [] and h.policy.completed == []
+
+
+@pytest.mark.parametrize(
+    ("tool", "args_json", "problem"),
+    [
+        ("no.such_tool", "{}", "unknown tool"),
+        ("fs.read_file", "{}", "invalid arguments"),
+        ("fs.read_file", "[1]", "must be a JSON object"),
+        ("fs.read_file", "{bad", "not valid JSON"),
+        ("sys.noop", '{"x": "' + "y" * 70_000 + '"}', "larger than"),
+        ("agents.spawn", '{"agent_class": "c", "task": "t", "grants": ["g"]}', "not idempotent"),
+    ],
+)
+def test_bad_requests_never_reach_policy(tmp_path: Path, tool: str, args_json: str, problem: str) -> None:
+    h = harness(tmp_path, ALLOWED)
+    with pytest.raises(InvalidArgument, match=problem):
+        asyncio.run(h.invoker.invoke(operator("*"), AGENT_ID, tool, args_json))
+    assert h.policy.authorized == [] and h.audit.events == []
+
+
+def test_a_finished_agent_lends_no_authority(tmp_path: Path) -> None:
+    h = harness(tmp_path, ALLOWED, state="completed")
+    with pytest.raises(InvalidTransition, match="completed"):
+        asyncio.run(h.invoker.invoke(operator("*"), AGENT_ID, "sys.noop", "{}"))
+    assert h.policy.authorized == []
+
