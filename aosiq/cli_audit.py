@@ -20,6 +20,7 @@ from typing import Annotated, Any, TextIO
 import typer
 from google.protobuf import json_format
 from rich.console import Console
+from rich.status import Status
 
 from aos.v1 import audit_pb2 as pb
 from aos.v1 import audit_pb2_grpc as pb_grpc
@@ -90,7 +91,8 @@ def export_line(event: pb.AuditEvent) -> str:
     )
 
 
-async def _export(session: str, out: TextIO, address: str | None, token: str | None) -> int:
+async def _export(session: str, out: TextIO, address: str | None, token: str | None,
+                  progress: Status | None = None) -> int:
     written = 0
     async with connect(address, token) as conn:
         stub = pb_grpc.AuditServiceStub(conn.channel)
@@ -101,6 +103,8 @@ async def _export(session: str, out: TextIO, address: str | None, token: str | N
             for event in page.events:
                 out.write(export_line(event) + "\n")
             written += len(page.events)
+            if progress is not None:
+                progress.update(f"exporting {session}: {written} entries")
             if not page.next_after_seq:
                 return written
             after = page.next_after_seq
@@ -118,8 +122,8 @@ def export(
         if output is None:
             count = asyncio.run(_export(session, sys.stdout, address, token))
         else:
-            with output.open("w", encoding="utf-8") as out:
-                count = asyncio.run(_export(session, out, address, token))
+            with output.open("w", encoding="utf-8") as out, Console(stderr=True).status("exporting") as status:
+                count = asyncio.run(_export(session, out, address, token, status))
     except AosError as error:
         fail(error)
     typer.echo(f"exported {count} entries", err=True)

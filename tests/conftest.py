@@ -43,6 +43,8 @@ def run_sync(coro: Coroutine[Any, Any, Any]) -> Any:
 class TestDatabase:
     """A migrated database of its own, with DSNs for the superuser and each service role."""
 
+    __test__ = False  # a fixture's value, not a test class
+
     name: str
     admin_dsn: str
 

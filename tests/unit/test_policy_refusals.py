@@ -26,6 +26,8 @@ from aos_common.tokens import Claims
 from policy_svc.capability import TokenRecord, check_lineage, record_of, verify_signature
 from policy_svc.keys import KeyRing
 
+# Fixed when the module is collected, which can be minutes before a test runs:
+# every lifetime below is hours long so that no test depends on how long the suite took.
 NOW = int(time.time())
 
 
@@ -40,14 +42,14 @@ def ring(tmp_path_factory: pytest.TempPathFactory) -> KeyRing:
     return keys
 
 
-def claims(jti: str, parent: str = "", caps=("fs.read_file",), exp: int = NOW + 600, **extra) -> Claims:
+def claims(jti: str, parent: str = "", caps=("fs.read_file",), exp: int = NOW + 20_000, **extra) -> Claims:
     return Claims(jti=jti, subject=f"op-{jti}", kind="operator", capabilities=frozenset(caps),
                   backends=frozenset({"anthropic"}), issued_at=NOW - 10, expires_at=exp, parent_jti=parent, **extra)
 
 
-ROOT = claims("root", caps=("*",), exp=NOW + 3600)
-PARENT = claims("parent", "root", caps=("fs.read_file", "fs.list_dir"), exp=NOW + 1200)
-CHILD = claims("child", "parent", caps=("fs.read_file",), exp=NOW + 600)
+ROOT = claims("root", caps=("*",), exp=NOW + 80_000)
+PARENT = claims("parent", "root", caps=("fs.read_file", "fs.list_dir"), exp=NOW + 40_000)
+CHILD = claims("child", "parent", caps=("fs.read_file",), exp=NOW + 20_000)
 
 
 def chain_for(ring: KeyRing, *tokens: Claims) -> list[TokenRecord]:
@@ -128,7 +130,7 @@ def test_expired_token_is_refused_as_expired(ring: KeyRing) -> None:
 
 
 def test_not_yet_valid_token_is_refused(ring: KeyRing) -> None:
-    payload = {**CHILD.to_payload(), "nbf": NOW + 300}
+    payload = {**CHILD.to_payload(), "nbf": NOW + 10_000}
     token, _ = ring.sign(payload)
     assert_refused(ring, token, chain_for(ring, CHILD, PARENT, ROOT))
 
