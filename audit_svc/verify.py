@@ -143,35 +143,38 @@ class ChainVerifier:
         # The loop below is the hot path (every entry of every verification):
         # an entry that passes every check costs one hash and a few compares;
         # anything unusual - a failure, an anchor - takes the careful path.
-        sha256, tag, anchors, suffix = hashlib.sha256, ENTRY_TAG, self._anchors.checkpoints, self._session_suffix
+        sha256, join, tag = hashlib.sha256, b"".join, ENTRY_TAG
+        anchors, suffix = self._anchors.checkpoints, self._session_suffix
         needles, needle_for = self._type_needles, self._type_needle
         expected, prev = self._expected, self._prev
         last: ChainEntry | None = None
+        routine = self._routine()
         for entry in entries:
             last = entry
-            if self._bad or not self._saw_trusted or self._first_created_at is None:
-                self._expected, self._prev = expected, prev
-                self._careful(entry)
-                expected, prev = self._expected, self._prev
-                continue
-            seq, digest, record = entry.chain_seq, entry.hash, entry.record
+            seq, event_type, record, prev_hash, digest, _ = entry
             if (
-                seq != expected
-                or entry.prev_hash != prev
-                or sha256(tag + prev + seq.to_bytes(8, "big") + record).digest() != digest
+                not routine
+                or seq != expected
+                or prev_hash != prev
+                or sha256(join((tag, prev, seq.to_bytes(8, "big"), record))).digest() != digest
                 or not record.endswith(suffix)
-                or (needles.get(entry.event_type) or needle_for(entry.event_type)) not in record
+                or (needles.get(event_type) or needle_for(event_type)) not in record
                 or seq in anchors
             ):
                 self._expected, self._prev = expected, prev
                 self._careful(entry)
                 expected, prev = self._expected, self._prev
+                routine = self._routine()
                 continue
             prev, expected = digest, seq + 1
         self._expected, self._prev = expected, prev
         if last is not None:
             self._length = max(self._length, expected - 1, last.chain_seq)
             self._head = last.hash
+
+    def _routine(self) -> bool:
+        """Whether the next entry may take the fast path (nothing found yet, past the start)."""
+        return not self._bad and self._saw_trusted and self._first_created_at is not None
 
     def _careful(self, entry: ChainEntry) -> None:
         self._length = max(self._length, entry.chain_seq)
