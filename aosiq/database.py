@@ -8,6 +8,7 @@ passwords, its own password, kept under `$AOS_HOME/secrets/` (mode 0600).
 from __future__ import annotations
 
 import secrets
+import warnings
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
@@ -45,7 +46,11 @@ def with_query(dsn: str, **params: str) -> str:
 
 def start_embedded(pgdata: Path) -> tuple[object, str]:
     """Start (or reuse) the embedded PostgreSQL in `pgdata`; return (server, admin dsn)."""
-    import pgserver
+    with warnings.catch_warnings():
+        # pgserver asks platformdirs for a runtime dir and warns when XDG_RUNTIME_DIR
+        # is unset (it falls back to /tmp, which is fine for a lock file).
+        warnings.simplefilter("ignore")
+        import pgserver
 
     pgdata.mkdir(parents=True, exist_ok=True)
     server = pgserver.get_server(pgdata, cleanup_mode="stop")
