@@ -36,14 +36,21 @@ class Auditor:
     async def events(self, session_id: str, after_seq: int, limit: int) -> list[ChainEntry]:
         return await self._store.events(parse_session_id(session_id), after_seq, limit)
 
+    async def anchors(self, session_id: str) -> list[bytes]:
+        """The session's anchor objects as the anchor store holds them."""
+        try:
+            return await self._anchor_store.list_session(parse_session_id(session_id))
+        except AnchorStoreError as exc:
+            # Answering without the anchors would silently lose what they prove.
+            raise Unavailable(f"cannot read anchors: {exc}") from exc
+
+    def public_keys(self) -> dict[str, Ed25519PublicKey]:
+        return dict(self._public_keys)
+
     async def verify(self, session_id: str, trusted: Trusted | None = None) -> VerifyResult:
         """Check the chain as stored against the anchors as the anchor store holds them."""
         session = parse_session_id(session_id)
-        try:
-            bodies = await self._anchor_store.list_session(session)
-        except AnchorStoreError as exc:
-            # Verifying without the anchors would silently lose what they prove.
-            raise Unavailable(f"cannot read anchors: {exc}") from exc
+        bodies = await self.anchors(session)
         anchors = check_anchor_objects(session, bodies, self._public_keys)
         verifier = ChainVerifier(session, anchors, datetime.now(UTC), trusted)
         after = trusted.chain_seq - 1 if trusted else 0

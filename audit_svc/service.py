@@ -12,6 +12,7 @@ import re
 from datetime import datetime
 
 import grpc
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
 from aos.v1 import audit_internal_pb2 as internal_pb
@@ -106,6 +107,18 @@ class AuditServicer(pb_grpc.AuditServiceServicer):
             events=[event_message(session_id, entry) for entry in entries],
             next_after_seq=entries[-1].chain_seq if more else 0,
         )
+
+    async def ListAnchors(
+        self, request: pb.ListAnchorsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListAnchorsResponse:
+        await self._authorize(context)
+        bodies = await self._auditor.anchors(request.session_id)
+        keys = {kid: key.public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
+                for kid, key in self._auditor.public_keys().items()}
+        # Anchors are UTF-8 JSON; an object that is not is passed on (mangled, so
+        # still invalid) for the verifier to flag, never dropped.
+        documents = [body.decode("utf-8", errors="replace") for body in bodies]
+        return pb.ListAnchorsResponse(anchors=documents, public_keys=keys)
 
     async def VerifySession(
         self, request: pb.VerifySessionRequest, context: grpc.aio.ServicerContext

@@ -28,15 +28,19 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12\x61os/v1/audit.proto\x12\x06\x61os.v1\x1a\x13\x61os/v1/common.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf0\x01\n\nAuditEvent\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x11\n\tchain_seq\x18\x02 \x01(\x05\x12\x12\n\nevent_type\x18\x03 \x01(\t\x12\x1c\n\x05\x61\x63tor\x18\x04 \x01(\x0b\x32\r.aos.v1.Actor\x12(\n\x07payload\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x11\n\tprev_hash\x18\x06 \x01(\t\x12\x0c\n\x04hash\x18\x07 \x01(\t\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06record\x18\t \x01(\t\"N\n\x16ListAuditEventsRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x11\n\tafter_seq\x18\x02 \x01(\x05\x12\r\n\x05limit\x18\x03 \x01(\x05\"U\n\x17ListAuditEventsResponse\x12\"\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x12.aos.v1.AuditEvent\x12\x16\n\x0enext_after_seq\x18\x02 \x01(\x05\"U\n\x14VerifySessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x13\n\x0btrusted_seq\x18\x02 \x01(\x05\x12\x14\n\x0ctrusted_hash\x18\x03 \x01(\t\"\xbf\x01\n\x15VerifySessionResponse\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x0e\n\x06length\x18\x02 \x01(\x05\x12\x11\n\thead_hash\x18\x03 \x01(\t\x12\x15\n\rfirst_bad_seq\x18\x04 \x01(\x05\x12\x17\n\x0f\x61nchors_checked\x18\x05 \x01(\x05\x12\x1a\n\x12unanchored_entries\x18\x06 \x01(\x05\x12\x1a\n\x12unanchored_seconds\x18\x07 \x01(\x01\x12\x0f\n\x07problem\x18\x08 \x01(\t2\x96\x02\n\x0c\x41uditService\x12\x86\x01\n\x0fListAuditEvents\x12\x1e.aos.v1.ListAuditEventsRequest\x1a\x1f.aos.v1.ListAuditEventsResponse\"2\x82\xd3\xe4\x93\x02,\x12*/api/v1/sessions/{session_id}/audit-events\x12}\n\rVerifySession\x12\x1c.aos.v1.VerifySessionRequest\x1a\x1d.aos.v1.VerifySessionResponse\"/\x82\xd3\xe4\x93\x02)\"$/api/v1/sessions/{session_id}:verify:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12\x61os/v1/audit.proto\x12\x06\x61os.v1\x1a\x13\x61os/v1/common.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf0\x01\n\nAuditEvent\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x11\n\tchain_seq\x18\x02 \x01(\x05\x12\x12\n\nevent_type\x18\x03 \x01(\t\x12\x1c\n\x05\x61\x63tor\x18\x04 \x01(\x0b\x32\r.aos.v1.Actor\x12(\n\x07payload\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x11\n\tprev_hash\x18\x06 \x01(\t\x12\x0c\n\x04hash\x18\x07 \x01(\t\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06record\x18\t \x01(\t\"N\n\x16ListAuditEventsRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x11\n\tafter_seq\x18\x02 \x01(\x05\x12\r\n\x05limit\x18\x03 \x01(\x05\"U\n\x17ListAuditEventsResponse\x12\"\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x12.aos.v1.AuditEvent\x12\x16\n\x0enext_after_seq\x18\x02 \x01(\x05\"(\n\x12ListAnchorsRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"\x9b\x01\n\x13ListAnchorsResponse\x12\x0f\n\x07\x61nchors\x18\x01 \x03(\t\x12@\n\x0bpublic_keys\x18\x02 \x03(\x0b\x32+.aos.v1.ListAnchorsResponse.PublicKeysEntry\x1a\x31\n\x0fPublicKeysEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"U\n\x14VerifySessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x13\n\x0btrusted_seq\x18\x02 \x01(\x05\x12\x14\n\x0ctrusted_hash\x18\x03 \x01(\t\"\xbf\x01\n\x15VerifySessionResponse\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x0e\n\x06length\x18\x02 \x01(\x05\x12\x11\n\thead_hash\x18\x03 \x01(\t\x12\x15\n\rfirst_bad_seq\x18\x04 \x01(\x05\x12\x17\n\x0f\x61nchors_checked\x18\x05 \x01(\x05\x12\x1a\n\x12unanchored_entries\x18\x06 \x01(\x05\x12\x1a\n\x12unanchored_seconds\x18\x07 \x01(\x01\x12\x0f\n\x07problem\x18\x08 \x01(\t2\x8d\x03\n\x0c\x41uditService\x12\x86\x01\n\x0fListAuditEvents\x12\x1e.aos.v1.ListAuditEventsRequest\x1a\x1f.aos.v1.ListAuditEventsResponse\"2\x82\xd3\xe4\x93\x02,\x12*/api/v1/sessions/{session_id}/audit-events\x12u\n\x0bListAnchors\x12\x1a.aos.v1.ListAnchorsRequest\x1a\x1b.aos.v1.ListAnchorsResponse\"-\x82\xd3\xe4\x93\x02\'\x12%/api/v1/sessions/{session_id}/anchors\x12}\n\rVerifySession\x12\x1c.aos.v1.VerifySessionRequest\x1a\x1d.aos.v1.VerifySessionResponse\"/\x82\xd3\xe4\x93\x02)\"$/api/v1/sessions/{session_id}:verify:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'aos.v1.audit_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_LISTANCHORSRESPONSE_PUBLICKEYSENTRY']._loaded_options = None
+  _globals['_LISTANCHORSRESPONSE_PUBLICKEYSENTRY']._serialized_options = b'8\001'
   _globals['_AUDITSERVICE'].methods_by_name['ListAuditEvents']._loaded_options = None
   _globals['_AUDITSERVICE'].methods_by_name['ListAuditEvents']._serialized_options = b'\202\323\344\223\002,\022*/api/v1/sessions/{session_id}/audit-events'
+  _globals['_AUDITSERVICE'].methods_by_name['ListAnchors']._loaded_options = None
+  _globals['_AUDITSERVICE'].methods_by_name['ListAnchors']._serialized_options = b'\202\323\344\223\002\'\022%/api/v1/sessions/{session_id}/anchors'
   _globals['_AUDITSERVICE'].methods_by_name['VerifySession']._loaded_options = None
   _globals['_AUDITSERVICE'].methods_by_name['VerifySession']._serialized_options = b'\202\323\344\223\002)\"$/api/v1/sessions/{session_id}:verify:\001*'
   _globals['_AUDITEVENT']._serialized_start=145
@@ -45,10 +49,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTAUDITEVENTSREQUEST']._serialized_end=465
   _globals['_LISTAUDITEVENTSRESPONSE']._serialized_start=467
   _globals['_LISTAUDITEVENTSRESPONSE']._serialized_end=552
-  _globals['_VERIFYSESSIONREQUEST']._serialized_start=554
-  _globals['_VERIFYSESSIONREQUEST']._serialized_end=639
-  _globals['_VERIFYSESSIONRESPONSE']._serialized_start=642
-  _globals['_VERIFYSESSIONRESPONSE']._serialized_end=833
-  _globals['_AUDITSERVICE']._serialized_start=836
-  _globals['_AUDITSERVICE']._serialized_end=1114
+  _globals['_LISTANCHORSREQUEST']._serialized_start=554
+  _globals['_LISTANCHORSREQUEST']._serialized_end=594
+  _globals['_LISTANCHORSRESPONSE']._serialized_start=597
+  _globals['_LISTANCHORSRESPONSE']._serialized_end=752
+  _globals['_LISTANCHORSRESPONSE_PUBLICKEYSENTRY']._serialized_start=703
+  _globals['_LISTANCHORSRESPONSE_PUBLICKEYSENTRY']._serialized_end=752
+  _globals['_VERIFYSESSIONREQUEST']._serialized_start=754
+  _globals['_VERIFYSESSIONREQUEST']._serialized_end=839
+  _globals['_VERIFYSESSIONRESPONSE']._serialized_start=842
+  _globals['_VERIFYSESSIONRESPONSE']._serialized_end=1033
+  _globals['_AUDITSERVICE']._serialized_start=1036
+  _globals['_AUDITSERVICE']._serialized_end=1433
 # @@protoc_insertion_point(module_scope)

@@ -52,6 +52,27 @@ class ListAuditEventsResponse(_message.Message):
     next_after_seq: int
     def __init__(self, events: _Optional[_Iterable[_Union[AuditEvent, _Mapping]]] = ..., next_after_seq: _Optional[int] = ...) -> None: ...
 
+class ListAnchorsRequest(_message.Message):
+    __slots__ = ("session_id",)
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    def __init__(self, session_id: _Optional[str] = ...) -> None: ...
+
+class ListAnchorsResponse(_message.Message):
+    __slots__ = ("anchors", "public_keys")
+    class PublicKeysEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    ANCHORS_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEYS_FIELD_NUMBER: _ClassVar[int]
+    anchors: _containers.RepeatedScalarFieldContainer[str]
+    public_keys: _containers.ScalarMap[str, str]
+    def __init__(self, anchors: _Optional[_Iterable[str]] = ..., public_keys: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
 class VerifySessionRequest(_message.Message):
     __slots__ = ("session_id", "trusted_seq", "trusted_hash")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]

@@ -40,6 +40,11 @@ class AuditServiceStub:
                 request_serializer=aos_dot_v1_dot_audit__pb2.ListAuditEventsRequest.SerializeToString,
                 response_deserializer=aos_dot_v1_dot_audit__pb2.ListAuditEventsResponse.FromString,
                 _registered_method=True)
+        self.ListAnchors = channel.unary_unary(
+                '/aos.v1.AuditService/ListAnchors',
+                request_serializer=aos_dot_v1_dot_audit__pb2.ListAnchorsRequest.SerializeToString,
+                response_deserializer=aos_dot_v1_dot_audit__pb2.ListAnchorsResponse.FromString,
+                _registered_method=True)
         self.VerifySession = channel.unary_unary(
                 '/aos.v1.AuditService/VerifySession',
                 request_serializer=aos_dot_v1_dot_audit__pb2.VerifySessionRequest.SerializeToString,
@@ -57,6 +62,14 @@ class AuditServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAnchors(self, request, context):
+        """The session's anchors exactly as the anchor store holds them, with the keys
+        that verify them, so a reviewer can check an export offline.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def VerifySession(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -70,6 +83,11 @@ def add_AuditServiceServicer_to_server(servicer, server):
                     servicer.ListAuditEvents,
                     request_deserializer=aos_dot_v1_dot_audit__pb2.ListAuditEventsRequest.FromString,
                     response_serializer=aos_dot_v1_dot_audit__pb2.ListAuditEventsResponse.SerializeToString,
+            ),
+            'ListAnchors': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAnchors,
+                    request_deserializer=aos_dot_v1_dot_audit__pb2.ListAnchorsRequest.FromString,
+                    response_serializer=aos_dot_v1_dot_audit__pb2.ListAnchorsResponse.SerializeToString,
             ),
             'VerifySession': grpc.unary_unary_rpc_method_handler(
                     servicer.VerifySession,
@@ -105,6 +123,33 @@ class AuditService:
             '/aos.v1.AuditService/ListAuditEvents',
             aos_dot_v1_dot_audit__pb2.ListAuditEventsRequest.SerializeToString,
             aos_dot_v1_dot_audit__pb2.ListAuditEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAnchors(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aos.v1.AuditService/ListAnchors',
+            aos_dot_v1_dot_audit__pb2.ListAnchorsRequest.SerializeToString,
+            aos_dot_v1_dot_audit__pb2.ListAnchorsResponse.FromString,
             options,
             channel_credentials,
             insecure,

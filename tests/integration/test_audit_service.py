@@ -269,7 +269,9 @@ async def test_cli_verify_and_export_round_trip(clients: Clients, tmp_path) -> N
     out = tmp_path / "export.jsonl"
     exported = await asyncio.to_thread(runner.invoke, app, ["export", session, "--output", str(out), *common])
     assert exported.exit_code == 0, exported.output
-    assert len(out.read_text().splitlines()) == 5
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [line["chain_seq"] for line in lines if "chain_seq" in line] == [1, 2, 3, 4, 5]
+    assert "anchor_public_keys" in lines[-1]
     offline = await asyncio.to_thread(runner.invoke, app, ["verify-file", str(out)])
     assert offline.exit_code == 0, offline.output
     no_token = {"AOS_HOME": str(tmp_path), "AOS_TOKEN": ""}
