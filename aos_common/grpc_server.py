@@ -46,18 +46,25 @@ async def abort_with(context: grpc.aio.ServicerContext, error: AosError) -> None
     )
 
 
+async def _refuse(context: grpc.aio.ServicerContext, method: str, exc: Exception) -> None:
+    """Answer a failed call: a domain error as itself, anything else as a bare
+    INTERNAL with a reference into the service log (never a stack trace)."""
+    if isinstance(exc, AosError):
+        await abort_with(context, exc)
+        return
+    ref = uuid.uuid4().hex[:12]
+    log.error("unhandled error", exc_info=exc, extra=log_fields(method=method, ref=ref))
+    await abort_with(context, AosError(f"internal error (reference {ref})"))
+
+
 def _wrap_unary(behavior: Callable[..., Awaitable[Any]], method: str) -> Callable[..., Awaitable[Any]]:
     async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
             return await behavior(request, context)
-        except AosError as error:
-            await abort_with(context, error)
         except (asyncio.CancelledError, grpc.aio.AbortError):
             raise
-        except Exception:
-            ref = uuid.uuid4().hex[:12]
-            log.exception("unhandled error", extra=log_fields(method=method, ref=ref))
-            await abort_with(context, AosError(f"internal error (reference {ref})"))
+        except Exception as exc:
+            await _refuse(context, method, exc)
 
     return wrapped
 
@@ -67,14 +74,10 @@ def _wrap_stream(behavior: Callable[..., Any], method: str) -> Callable[..., Any
         try:
             async for item in behavior(request, context):
                 yield item
-        except AosError as error:
-            await abort_with(context, error)
         except (asyncio.CancelledError, grpc.aio.AbortError):
             raise
-        except Exception:
-            ref = uuid.uuid4().hex[:12]
-            log.exception("unhandled error", extra=log_fields(method=method, ref=ref))
-            await abort_with(context, AosError(f"internal error (reference {ref})"))
+        except Exception as exc:
+            await _refuse(context, method, exc)
 
     return wrapped
 
