@@ -22,6 +22,14 @@ echo "== generated stubs"
 .venv/bin/python scripts/gen_protos.py --check
 echo "== buf lint"
 .venv/bin/buf lint
+echo "== buf breaking"
+# The contract as first published; later changes may add to it, never break it.
+CONTRACT_BASE=08e315024e1fa29fb4959b7fbe5512ae9af70057
+if git cat-file -e "${CONTRACT_BASE}^{commit}" 2>/dev/null; then
+  .venv/bin/buf breaking --against ".git#ref=${CONTRACT_BASE}"
+else
+  echo "the contract's base commit is not in this clone; skipped"
+fi
 echo "== ruff"
 .venv/bin/ruff check .
 echo "== tests"
