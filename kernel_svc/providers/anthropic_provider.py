@@ -7,6 +7,7 @@ from typing import Any
 import anthropic
 
 from kernel_svc.providers.base import (
+    PLACEHOLDER_API_KEY,
     LlmRequest,
     LlmResponse,
     Message,
@@ -17,10 +18,6 @@ from kernel_svc.providers.base import (
 )
 from kernel_svc.providers.tool_names import decode_tool_name, encode_tool_name
 
-# The SDK refuses to build a client without a key; the scripted LLM ignores it and a real endpoint
-# answers 401, which surfaces as a ProviderError naming the status.
-_NO_KEY = "no-key-configured"
-
 
 class AnthropicProvider:
     name = "anthropic"
@@ -30,7 +27,7 @@ class AnthropicProvider:
         # No SDK retries: each call is one authorized, accounted syscall, and a silent retry
         # would spend tokens the ledger never reserved. Retrying is the kernel's decision.
         self._client = anthropic.AsyncAnthropic(
-            base_url=base_url, api_key=api_key or _NO_KEY, timeout=timeout_s, max_retries=0
+            base_url=base_url, api_key=api_key or PLACEHOLDER_API_KEY, timeout=timeout_s, max_retries=0
         )
 
     async def complete(self, request: LlmRequest) -> LlmResponse:

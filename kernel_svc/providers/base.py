@@ -67,6 +67,11 @@ class Provider(Protocol):
     async def complete(self, request: LlmRequest) -> LlmResponse: ...
 
 
+# The SDKs refuse to build a client without a key; the scripted LLM ignores it and a
+# real endpoint answers 401, which surfaces as a ProviderError naming the status.
+PLACEHOLDER_API_KEY = "no-key-configured"
+
+
 class ProviderError(Exception):
     """A provider call failed: HTTP error, timeout, refused connection or a malformed reply.
 
