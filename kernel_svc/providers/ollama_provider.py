@@ -17,7 +17,7 @@ from kernel_svc.providers.base import (
     describe_failure,
     estimate_input_tokens,
 )
-from kernel_svc.providers.tool_names import decode_tool_name, encode_tool_name
+from kernel_svc.providers.tool_names import decode_tool_name, encode_tool_name, function_tools
 
 DEFAULT_BASE_URL = "http://127.0.0.1:11434"
 
@@ -39,17 +39,7 @@ class OllamaProvider:
             "options": {"num_predict": request.max_output_tokens},
         }
         if request.tools:
-            body["tools"] = [
-                {
-                    "type": "function",
-                    "function": {
-                        "name": encode_tool_name(t.name),
-                        "description": t.description,
-                        "parameters": t.parameters,
-                    },
-                }
-                for t in request.tools
-            ]
+            body["tools"] = function_tools(request.tools)
         try:
             response = await self._client.post("/api/chat", json=body)
         except httpx.HTTPError as exc:

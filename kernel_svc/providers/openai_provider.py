@@ -17,7 +17,7 @@ from kernel_svc.providers.base import (
     Usage,
     describe_failure,
 )
-from kernel_svc.providers.tool_names import decode_tool_name, encode_tool_name
+from kernel_svc.providers.tool_names import decode_tool_name, encode_tool_name, function_tools
 
 
 class OpenAIProvider:
@@ -38,17 +38,7 @@ class OpenAIProvider:
             "messages": to_wire_messages(request.system, request.messages),
         }
         if request.tools:
-            params["tools"] = [
-                {
-                    "type": "function",
-                    "function": {
-                        "name": encode_tool_name(t.name),
-                        "description": t.description,
-                        "parameters": t.parameters,
-                    },
-                }
-                for t in request.tools
-            ]
+            params["tools"] = function_tools(request.tools)
         try:
             reply = await self._client.chat.completions.create(**params)
         except openai.APIStatusError as exc:

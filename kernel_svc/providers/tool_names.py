@@ -8,6 +8,10 @@ wire is a separator), so other names are refused when a tool is offered to a mod
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from typing import Any
+
+from kernel_svc.providers.base import ToolDef
 
 _PART = re.compile(r"[a-zA-Z0-9-]+(?:_[a-zA-Z0-9-]+)*")
 _WIRE_MAX = 64
@@ -30,3 +34,14 @@ def encode_tool_name(name: str) -> str:
 def decode_tool_name(wire: str) -> str:
     """Our name for a wire name a model returned. Unknown names are the caller's to refuse."""
     return wire.replace("__", ".")
+
+
+def function_tools(tools: Sequence[ToolDef]) -> list[dict[str, Any]]:
+    """Tools in the `{"type": "function", ...}` shape OpenAI and Ollama share, with wire names."""
+    return [
+        {
+            "type": "function",
+            "function": {"name": encode_tool_name(t.name), "description": t.description, "parameters": t.parameters},
+        }
+        for t in tools
+    ]
