@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -20,7 +20,7 @@ import asyncpg
 from aos_common.errors import AosError, InvalidArgument, Unavailable
 from audit_svc.anchors import Checkpoint
 from audit_svc.chain import NewEvent
-from audit_svc.verify import ChainEntry
+from audit_svc.verify import ChainEntry, Row
 
 T = TypeVar("T")
 
@@ -34,14 +34,14 @@ SELECT chain_seq, event_type, record, prev_hash, hash, created_at
  LIMIT $3
 """
 
-# Keyset continuation on (chain_seq, hash), so a repeated chain_seq in a
-# tampered table is never skipped at a page boundary.
-SELECT_EVENTS_AFTER_ROW = """
+# Verification reads through a cursor in the primary key's order: every row
+# exactly once, even duplicated chain_seq values in a tampered table (whose
+# order among themselves does not change the verdict), with no sort.
+STREAM_EVENTS = """
 SELECT chain_seq, event_type, record, prev_hash, hash, created_at
   FROM audit.audit_events
- WHERE session_id = $1 AND chain_seq >= $2 AND (chain_seq, hash) > ($2, $3)
- ORDER BY chain_seq, hash
- LIMIT $4
+ WHERE session_id = $1 AND chain_seq > $2
+ ORDER BY chain_seq
 """
 
 # Anchoring one session is serialized across replicas by its own advisory key
@@ -155,7 +155,7 @@ class AuditStore:
 
     async def stream_events(
         self, session_id: str, after_seq: int = 0, batch: int = 5000
-    ) -> AsyncIterator[list[ChainEntry]]:
+    ) -> AsyncIterator[list[Row]]:
         """A session's entries in order, in batches, without holding the whole chain."""
         async for rows in stream_rows(self._pool, session_id, after_seq, batch):
             yield rows
@@ -227,25 +227,25 @@ async def _connection(source: asyncpg.Pool | asyncpg.Connection) -> AsyncIterato
 
 async def stream_rows(
     source: asyncpg.Pool | asyncpg.Connection, session_id: str, after_seq: int = 0, batch: int = 5000
-) -> AsyncIterator[list[ChainEntry]]:
-    """Keyset-paged reader. The next page is requested before the current one
-    is handed out, so the database works while the caller hashes. Accepts a
-    bare connection so a caller can read inside its own transaction (tests
-    read a tampered chain before rolling it back)."""
+) -> AsyncIterator[list[Row]]:
+    """A session's raw rows in chain order, page by page, from one snapshot
+    (columns in ChainEntry's order; the verifier reads them column-wise, so
+    no per-row object is built). The next page is requested before the
+    current one is handed out, so the database works while the caller hashes.
+    Accepts a bare connection so a caller can read inside its own transaction
+    (tests read a tampered chain before rolling it back)."""
     session = uuid.UUID(session_id)
     try:
-        async with _connection(source) as conn:
-            first = await conn.prepare(SELECT_EVENTS)
-            after_row = await conn.prepare(SELECT_EVENTS_AFTER_ROW)
-            rows = await first.fetch(session, after_seq, batch)
+        async with _connection(source) as conn, _snapshot(conn):
+            cursor = await conn.cursor(STREAM_EVENTS, session, after_seq)
+            rows = await cursor.fetch(batch)
             while rows:
                 upcoming = None
                 if len(rows) == batch:
-                    last = rows[-1]
-                    upcoming = asyncio.ensure_future(after_row.fetch(session, last["chain_seq"], last["hash"], batch))
+                    upcoming = asyncio.ensure_future(cursor.fetch(batch))
                     await asyncio.sleep(0)  # let the request go out
                 try:
-                    yield list(map(_entry, rows))
+                    yield rows
                 except BaseException:
                     if upcoming is not None:
                         upcoming.cancel()
@@ -253,3 +253,10 @@ async def stream_rows(
                 rows = await upcoming if upcoming is not None else []
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise _translate(exc) from exc
+
+
+def _snapshot(conn: asyncpg.Connection) -> AbstractAsyncContextManager[object]:
+    """A cursor needs a transaction: the caller's, or a read-only one of our own."""
+    if conn.is_in_transaction():
+        return nullcontext()
+    return conn.transaction(isolation="repeatable_read", readonly=True)

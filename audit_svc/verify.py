@@ -21,10 +21,13 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+import struct
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple
+from itertools import repeat
+from operator import itemgetter
+from typing import Any, NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -42,6 +45,14 @@ class ChainEntry(NamedTuple):
     prev_hash: bytes
     hash: bytes
     created_at: datetime
+
+
+Row = Sequence[Any]  # a ChainEntry, or a database record with its columns in the same order
+
+_TYPE_KEY = b',"event_type":"'
+_SEQ_BYTES = struct.Struct(">Q").pack
+_DIGEST = type(hashlib.sha256()).digest
+_COLUMNS = tuple(map(itemgetter, range(5)))  # chain_seq, event_type, record, prev_hash, hash
 
 
 @dataclass(frozen=True)
@@ -131,46 +142,91 @@ class ChainVerifier:
         self._bad, self._problem = seq, problem
 
     def _type_needle(self, event_type: str) -> bytes:
-        # Records are canonical (keys sorted), so the top-level event_type sits
-        # between created_at and payload; strings cannot hold a bare quote.
         needle = self._type_needles.get(event_type)
         if needle is None:
-            needle = b',"event_type":"' + event_type.encode() + b'","payload":'
+            needle = _TYPE_KEY + event_type.encode() + b'","payload":'
             self._type_needles[event_type] = needle
         return needle
 
-    def feed(self, entries: Iterable[ChainEntry]) -> None:
-        # The loop below is the hot path (every entry of every verification):
-        # an entry that passes every check costs one hash and a few compares;
-        # anything unusual - a failure, an anchor - takes the careful path.
+    def _type_matches(self, event_type: str, record: bytes) -> bool:
+        # Records are canonical (keys sorted: actor, created_at, event_type,
+        # ...) and strings cannot hold a bare quote, so the first `,"event_type":"`
+        # is the top-level key - a payload that spells one out comes later.
+        return record.startswith(self._type_needle(event_type), record.find(_TYPE_KEY))
+
+    def feed(self, rows: Sequence[Row]) -> None:
+        """Check the next rows (ChainEntry tuples, or database records with the same columns)."""
+        rows = rows if isinstance(rows, list) else list(rows)
+        start = 0
+        while start < len(rows) and not self._bad and not self._routine():
+            self._walk(rows[start : start + 1])  # the first entry, or the trusted one
+            start += 1
+        rest = rows[start:] if start else rows
+        if rest and not (self._routine() and self._take_intact(rest)):
+            self._walk(rest)
+
+    def _take_intact(self, rows: list[Row]) -> bool:
+        """The hot path: check a whole batch column by column, in loops that run
+        in C, and take it when every entry passes; on any doubt leave the state
+        untouched for `_walk` to find the exact entry."""
+        # Columns by itemgetter, not zip(*rows): zip would allocate an iterator
+        # per row, enough allocations to set off a full garbage collection
+        # over every row the process holds.
+        seqs, event_types, records, prevs, digests = (tuple(map(column, rows)) for column in _COLUMNS)
+        first, count = self._expected, len(rows)
+        if seqs != tuple(range(first, first + count)):
+            return False
+        if prevs[0] != self._prev or prevs[1:] != digests[:-1]:
+            return False
+        if not all(map(bytes.endswith, records, repeat(self._session_suffix))):
+            return False
+        for event_type in set(event_types).difference(self._type_needles):
+            self._type_needle(event_type)
+        needles = map(self._type_needles.__getitem__, event_types)
+        if not all(map(bytes.startswith, records, needles, map(bytes.find, records, repeat(_TYPE_KEY)))):
+            return False
+        preimages = map(b"".join, zip(repeat(ENTRY_TAG), prevs, map(_SEQ_BYTES, seqs), records))
+        if tuple(map(_DIGEST, map(hashlib.sha256, preimages))) != digests:
+            return False
+        vouched, checked, checkpoints = self._vouched, self._anchors_checked, self._anchors.checkpoints
+        for seq in sorted(s for s in checkpoints if first <= s < first + count and s > vouched):
+            if checkpoints[seq].head_hash != digests[seq - first]:
+                return False
+            vouched, checked = seq, checked + 1
+        self._vouched, self._anchors_checked = vouched, checked
+        self._expected, self._prev = first + count, digests[-1]
+        self._length, self._head = max(self._length, first + count - 1), digests[-1]
+        return True
+
+    def _walk(self, rows: Sequence[Row]) -> None:
+        # Entry by entry: finds the exact first bad entry, and handles the
+        # start of a chain; an entry that passes costs one hash and a few
+        # compares, anything unusual takes the careful path.
         sha256, join, tag = hashlib.sha256, b"".join, ENTRY_TAG
         anchors, suffix = self._anchors.checkpoints, self._session_suffix
-        needles, needle_for = self._type_needles, self._type_needle
         expected, prev = self._expected, self._prev
-        last: ChainEntry | None = None
         routine = self._routine()
-        for entry in entries:
-            last = entry
-            seq, event_type, record, prev_hash, digest, _ = entry
+        for row in rows:
+            seq, event_type, record, prev_hash, digest, _ = row
             if (
                 not routine
                 or seq != expected
                 or prev_hash != prev
                 or sha256(join((tag, prev, seq.to_bytes(8, "big"), record))).digest() != digest
                 or not record.endswith(suffix)
-                or (needles.get(event_type) or needle_for(event_type)) not in record
+                or not self._type_matches(event_type, record)
                 or seq in anchors
             ):
                 self._expected, self._prev = expected, prev
-                self._careful(entry)
+                self._careful(ChainEntry._make(row))
                 expected, prev = self._expected, self._prev
                 routine = self._routine()
                 continue
             prev, expected = digest, seq + 1
         self._expected, self._prev = expected, prev
-        if last is not None:
-            self._length = max(self._length, expected - 1, last.chain_seq)
-            self._head = last.hash
+        if rows:
+            self._length = max(self._length, expected - 1, rows[-1][0])
+            self._head = rows[-1][4]
 
     def _routine(self) -> bool:
         """Whether the next entry may take the fast path (nothing found yet, past the start)."""
@@ -208,7 +264,7 @@ class ChainVerifier:
         if not entry.record.endswith(self._session_suffix):
             self._fail(seq, f"entry {seq}: record belongs to another session")
             return
-        if self._type_needle(entry.event_type) not in entry.record:
+        if not self._type_matches(entry.event_type, entry.record):
             self._fail(seq, f"entry {seq}: event_type column differs from the record")
             return
         anchor = self._anchors.checkpoints.get(seq)

@@ -29,7 +29,7 @@ from audit_svc.anchoring import Anchorer
 from audit_svc.anchors import AnchorSigner
 from audit_svc.chain import ENTRY_TAG, Actor, NewEvent, new_event
 from audit_svc.store import AuditStore, stream_rows
-from audit_svc.verify import AnchorSet, ChainVerifier
+from audit_svc.verify import AnchorSet, ChainEntry, ChainVerifier
 from bench.harness import machine, median_run, write_results
 
 RAW_TABLE = """
@@ -99,7 +99,7 @@ async def verification(dsn: str, store: AuditStore, length: int) -> dict[str, fl
         stream_seconds = time.perf_counter() - start
         assert result.ok and result.length == length, result
 
-        entries = [entry for batch in [b async for b in stream_rows(conn, session)] for entry in batch]
+        entries = [ChainEntry._make(row) for batch in [b async for b in stream_rows(conn, session)] for row in batch]
     finally:
         await conn.close()
     assert len(rows) == length

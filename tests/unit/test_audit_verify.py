@@ -174,3 +174,76 @@ def test_any_bit_flip_anywhere_is_found_where_it_is(seq: int, bit: int, column: 
     chain[seq - 1] = entry._replace(**{column: bytes(data)})
     result = run(chain, anchor_bodies(build_chain(40), [20, 40]))
     assert not result.ok and result.first_bad_seq == seq
+
+
+def test_a_payload_that_spells_out_another_event_type_does_not_vouch_for_the_column() -> None:
+    prev = genesis_hash(SESSION)
+    event = new_event(SESSION, "SYSCALL_ALLOWED", Actor("kernel"),
+                      '{"a": 1, "event_type": "SYSCALL_DENIED", "payload": 2}', NOW)
+    assert b',"event_type":"SYSCALL_DENIED","payload":' in event.record
+    entry = ChainEntry(1, "SYSCALL_DENIED", event.record, prev, entry_hash(prev, 1, event.record), NOW)
+    result = run([entry], [])
+    assert not result.ok and result.first_bad_seq == 1 and "event_type" in result.problem
+
+
+MUTATIONS = ["record", "prev_hash", "hash", "seq+1", "seq-1", "swap", "delete", "duplicate", "event_type", "session"]
+
+
+def mutate(chain: list[ChainEntry], kind: str, at: int) -> list[ChainEntry]:
+    chain, i = list(chain), at - 1
+    entry = chain[i]
+    if kind == "record":
+        chain[i] = entry._replace(record=entry.record.replace(b'"n":', b'"m":'))  # the payload only
+    elif kind in ("prev_hash", "hash"):
+        data = bytearray(getattr(entry, kind))
+        data[len(data) // 2] ^= 0x10
+        chain[i] = entry._replace(**{kind: bytes(data)})
+    elif kind in ("seq+1", "seq-1"):
+        chain[i] = entry._replace(chain_seq=entry.chain_seq + (1 if kind == "seq+1" else -1))
+    elif kind == "swap" and i + 1 < len(chain):
+        chain[i], chain[i + 1] = chain[i + 1], chain[i]
+    elif kind == "delete":
+        del chain[i]
+    elif kind == "duplicate":
+        chain.insert(i, entry)
+    elif kind == "event_type":
+        chain[i] = entry._replace(event_type="SYSCALL_DENIED")
+    elif kind == "session":
+        chain[i] = entry._replace(record=entry.record.replace(SESSION.encode(), str(uuid.UUID(int=7)).encode()))
+    return chain
+
+
+def rehash(chain: list[ChainEntry], start: int, through: int) -> list[ChainEntry]:
+    """Recompute hashes of entries start..through (0-based) as a forger with write access would."""
+    chain = list(chain)
+    for i in range(start, min(through, len(chain) - 1) + 1):
+        entry = chain[i]
+        prev = entry.prev_hash if i == start else chain[i - 1].hash
+        chain[i] = entry._replace(prev_hash=prev, hash=entry_hash(prev, entry.chain_seq, entry.record))
+    return chain
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(MUTATIONS), st.integers(1, 60), st.integers(1, 25), st.booleans(),
+       st.sampled_from(["none", "entry", "suffix"]))
+def test_batch_path_and_entry_by_entry_path_agree(kind: str, at: int, batch: int, anchored: bool,
+                                                  rehashed: str) -> None:
+    """The batch fast path must never vouch for what the careful per-entry path refuses.
+    Rehashing the mutated entry (or the whole suffix) leaves only the one check
+    aimed at that mutation to catch it."""
+    chain = build_chain(60)
+    bodies = anchor_bodies(chain, [15, 30, 45]) if anchored else []
+    tampered = mutate(chain, kind, at)
+    if rehashed != "none":
+        tampered = rehash(tampered, at - 1, at - 1 if rehashed == "entry" else len(tampered))
+    anchors = check_anchor_objects(SESSION, bodies, KEYS)
+    reference = ChainVerifier(SESSION, anchors, NOW)
+    reference._walk(tampered)  # the entry-by-entry path alone
+    batched = ChainVerifier(SESSION, anchors, NOW)
+    for start in range(0, len(tampered), batch):
+        batched.feed(tampered[start : start + batch])
+    assert batched.result() == reference.result()
+    silent = (kind == "hash" and rehashed != "none") or (  # a rehash undoes a hash flip
+        rehashed == "suffix" and kind == "record" and (not anchored or at > 45))  # past the last anchor
+    if not silent and not (kind in ("delete", "swap") and at == 60):
+        assert not batched.result().ok, (kind, at, batch, anchored, rehashed)
