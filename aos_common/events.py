@@ -22,8 +22,6 @@ HUMAN_APPROVAL_EXPIRED = "HUMAN_APPROVAL_EXPIRED"
 # The agent loop
 APP_INJECTION_PATTERN_DETECTED = "APP_INJECTION_PATTERN_DETECTED"
 APP_AGENT_ABANDONED_UNGROUNDED = "APP_AGENT_ABANDONED_UNGROUNDED"
-# An operator asked for one tool call under an agent's token (AgentService.InvokeTool)
-APP_TOOL_INVOKED = "APP_TOOL_INVOKED"
 
 # Chain for events that belong to no agent session (classes, operator tokens).
 SYSTEM_SESSION_ID = "00000000-0000-0000-0000-000000000000"

@@ -113,10 +113,30 @@ def kid_of(token: str) -> str:
 
 
 def verify(token: str, keys: dict[str, Any], now: float | None = None, leeway: int = 0) -> Claims:
-    """Check signature, issuer, audience and time; return the claims.
+    """Check signature, issuer, audience and time (as of `now`, default the
+    clock); return the claims.
 
     Revocation is checked separately (it needs state); see TokenVerifier.
     """
+    checked = _signatures.get(token)
+    if checked is None or keys.get(checked.kid) != checked.key:
+        checked = _check_signature(token, keys)
+        _signatures.put(token, checked)
+    _check_times(checked, time.time() if now is None else now, leeway)
+    return checked.claims
+
+
+@dataclass(frozen=True)
+class _SignedClaims:
+    """A token whose signature, issuer and audience checked out under `key`."""
+
+    kid: str
+    key: Any
+    claims: Claims
+    not_before: int
+
+
+def _check_signature(token: str, keys: dict[str, Any]) -> _SignedClaims:
     kid = kid_of(token)
     key = keys.get(kid)
     if key is None:
@@ -128,22 +148,48 @@ def verify(token: str, keys: dict[str, Any], now: float | None = None, leeway: i
             algorithms=[ALGORITHM],
             audience=AUDIENCE,
             issuer=ISSUER,
-            leeway=leeway,
-            options={"require": REQUIRED_CLAIMS, "verify_exp": now is None, "verify_nbf": now is None},
+            options={"require": REQUIRED_CLAIMS, "verify_exp": False, "verify_nbf": False, "verify_iat": False},
         )
-    except jwt.ExpiredSignatureError as exc:
-        raise TokenExpired("token has expired") from exc
-    except jwt.ImmatureSignatureError as exc:
-        raise Unauthenticated("token is not valid yet") from exc
+        not_before = int(payload["nbf"])
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise Unauthenticated("token claims are malformed") from exc
     except jwt.PyJWTError as exc:
         raise Unauthenticated("token signature or claims are invalid") from exc
-    claims = Claims.from_payload(payload)
-    if now is not None:
-        if claims.expires_at <= now - leeway:
-            raise TokenExpired("token has expired")
-        if int(payload["nbf"]) > now + leeway:
-            raise Unauthenticated("token is not valid yet")
-    return claims
+    return _SignedClaims(kid, key, Claims.from_payload(payload), not_before)
+
+
+def _check_times(checked: _SignedClaims, now: float, leeway: int) -> None:
+    claims = checked.claims
+    if claims.expires_at <= now - leeway:
+        raise TokenExpired("token has expired")
+    if checked.not_before > now + leeway or claims.issued_at > now + leeway:
+        raise Unauthenticated("token is not valid yet")
+
+
+class _SignatureMemo:
+    """Tokens already found well signed, by their exact text.
+
+    An Ed25519 check of the same bytes under the same key always gives the
+    same answer, so it is done once per token (and again if its key changes or
+    leaves the key set). Times are checked on every use and revocation by the
+    callers, so nothing a memo could make stale is skipped. Bounded: the
+    oldest entry goes first.
+    """
+
+    def __init__(self, capacity: int):
+        self._capacity = capacity
+        self._entries: dict[str, _SignedClaims] = {}
+
+    def get(self, token: str) -> _SignedClaims | None:
+        return self._entries.get(token)
+
+    def put(self, token: str, checked: _SignedClaims) -> None:
+        if len(self._entries) >= self._capacity:
+            del self._entries[next(iter(self._entries))]
+        self._entries[token] = checked
+
+
+_signatures = _SignatureMemo(capacity=4096)
 
 
 @dataclass

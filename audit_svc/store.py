@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from aos_common.errors import AosError, InvalidArgument, Unavailable
+from aos_common.pools import skip_reset
 from audit_svc.anchors import Checkpoint
 from audit_svc.chain import NewEvent
 from audit_svc.verify import ChainEntry, Row
@@ -100,10 +101,6 @@ class PendingAnchor:
     document: bytes
 
 
-async def _no_reset(conn: asyncpg.Connection) -> None:
-    return None
-
-
 def _translate(exc: Exception) -> AosError:
     if isinstance(exc, asyncpg.DataError):
         return InvalidArgument(f"the database refused a value: {type(exc).__name__}")
@@ -121,10 +118,8 @@ class AuditStore:
     @classmethod
     async def open(cls, dsn: str, max_size: int = 10) -> AuditStore:
         try:
-            # No reset query on release: connections here never keep session
-            # state (locks are transaction-scoped, nothing is SET or LISTENed),
-            # and the default reset would double the round trips of an append.
-            pool = await asyncpg.create_pool(dsn, min_size=1, max_size=max_size, reset=_no_reset)
+            # The default reset on release would double the round trips of an append.
+            pool = await asyncpg.create_pool(dsn, min_size=1, max_size=max_size, reset=skip_reset)
         except (OSError, asyncpg.PostgresError) as exc:
             raise _translate(exc) from exc
         return cls(pool)

@@ -82,7 +82,7 @@ async def build(config: KernelConfig) -> Kernel:
     )
     workers = WorkerPool(store, loop, WorkerSettings(config.workers, config.heartbeat_seconds,
                                                       config.claim_idle_seconds))
-    invoker = ToolInvoker(store, boundary, registry, audit, config.workspace)
+    invoker = ToolInvoker(store, boundary, registry, config.workspace)
     return Kernel(config, store, [policy_channel, audit_channel], policy, registry, spawner, workers, invoker)
 
 

@@ -13,14 +13,12 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from aos_common import events
 from aos_common.canonical import canonical_json, parse_json_object, sha256_hex
 from aos_common.capabilities import PERM_TOOLS_INVOKE, allows
 from aos_common.errors import REASON_CODES, AosError, InsufficientAuthority, InvalidArgument, InvalidTransition
 from aos_common.logs import log_fields
 from aos_common.tokens import Claims
 from kernel_svc import states
-from kernel_svc.audit import AuditClient
 from kernel_svc.store import Store
 from kernel_svc.syscalls import ALLOW, PENDING, TOOL_CALL, Caller, SyscallBoundary
 from kernel_svc.tools.registry import ToolContext, ToolRegistry
@@ -48,12 +46,10 @@ def require_invoker(claims: Claims) -> None:
 
 
 class ToolInvoker:
-    def __init__(self, store: Store, boundary: SyscallBoundary, registry: ToolRegistry, audit: AuditClient,
-                 workspace: Path):
+    def __init__(self, store: Store, boundary: SyscallBoundary, registry: ToolRegistry, workspace: Path):
         self._store = store
         self._boundary = boundary
         self._registry = registry
-        self._audit = audit
         self._workspace = workspace
 
     async def invoke(self, operator: Claims, agent_id: str, tool_name: str, args_json: str) -> Invocation:
@@ -75,17 +71,10 @@ class ToolInvoker:
         if agent.state in states.TERMINAL_STATES:
             raise InvalidTransition(f"agent {agent.id} is {agent.state}; tools can be invoked only for a live agent")
         caller = Caller(agent.id, agent.session_id, agent.token, agent.epoch)
-        # Who asked, on the agent's chain before policy decides: the syscall
-        # events that follow name only the agent whose authority was used.
-        await self._audit.append(agent.session_id, events.APP_TOOL_INVOKED, agent.id, agent.token_jti, {
-            "agent_id": agent.id,
-            "tool": tool.name,
-            "args_hash": digest,
-            "invoked_by": operator.subject,
-            "invoked_by_jti": operator.jti,
-        })
+        # Policy decides on the agent's token and names the operator who asked
+        # in the same audit record, so who asked is on the chain before any effect.
         decision = await self._boundary.authorize(caller, kind=TOOL_CALL, target=tool.name, args_canonical=canonical,
-                                                  args_digest=digest)
+                                                  args_digest=digest, invoked_by=operator)
         if decision.verdict == PENDING:
             return Invocation("PENDING", approval_id=decision.approval_id)
         if decision.verdict != ALLOW or decision.permit is None:

@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 
 from aos_common.errors import AlreadyExists, AosError, InvalidArgument, InvalidTransition, NotFound, Unavailable
+from aos_common.pools import skip_reset
 from kernel_svc.errors import StaleEpoch
 from kernel_svc.process import AgentProcess, NewAgent
 
@@ -108,7 +109,8 @@ class Store:
             await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
         try:
-            pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=init)
+            pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=init,
+                                             reset=skip_reset)
         except (OSError, asyncpg.PostgresError) as exc:
             raise _translate(exc) from exc
         return cls(pool)

@@ -22,6 +22,7 @@ from aos_common.canonical import args_hash, sha256_hex
 from aos_common.errors import AosError, InsufficientAuthority
 from aos_common.logs import log_fields
 from aos_common.rpc import call
+from aos_common.tokens import Claims
 from kernel_svc.checkpoint import ALLOWED, Inflight, ResultRecord
 from kernel_svc.failpoints import AFTER_EFFECT, Failpoints
 from kernel_svc.providers.base import LlmRequest, LlmResponse, Provider, ProviderError
@@ -132,6 +133,7 @@ class SyscallBoundary:
         max_output_tokens: int = 0,
         approval_id: str = "",
         evidence: Sequence[ResultRecord] = (),
+        invoked_by: Claims | None = None,
     ) -> Decision:
         request = pb.AuthorizeRequest(
             token=caller.token,
@@ -145,6 +147,8 @@ class SyscallBoundary:
             max_output_tokens=max_output_tokens,
             approval_id=approval_id,
             evidence=evidence_items(evidence),
+            invoked_by=invoked_by.subject if invoked_by else "",
+            invoked_by_jti=invoked_by.jti if invoked_by else "",
         )
         reply = await call(self._policy.Authorize(request, timeout=self._timeout_s), "policy")
         verdict = _VERDICTS.get(reply.decision, DENY)

@@ -131,6 +131,8 @@ class PolicyServicer(policy_grpc.PolicyServiceServicer):
             max_output_tokens=request.max_output_tokens,
             approval_id=request.approval_id,
             evidence=_evidence(request.evidence),
+            invoked_by=request.invoked_by,
+            invoked_by_jti=request.invoked_by_jti,
         ))
         return policy_pb.AuthorizeResponse(
             decision=_DECISIONS[decision.decision],

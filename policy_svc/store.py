@@ -18,6 +18,7 @@ from typing import Any, ParamSpec, TypeVar
 import asyncpg
 
 from aos_common.errors import AlreadyExists, InvalidArgument, NotFound, Unavailable
+from aos_common.pools import skip_reset
 from policy_svc.capability import TokenRecord
 from policy_svc.classes import AgentClass
 
@@ -246,7 +247,7 @@ class Store(Queries):
     @classmethod
     async def connect(cls, dsn: str, min_size: int = 1, max_size: int = 10) -> Store:
         try:
-            pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+            pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, reset=skip_reset)
         except (OSError, asyncpg.PostgresError) as exc:
             raise Unavailable(f"cannot connect to the policy database: {type(exc).__name__}") from exc
         return cls(pool)

@@ -56,6 +56,14 @@ class SyscallRequest:
     max_output_tokens: int = 0
     approval_id: str = ""
     evidence: list[dict[str, Any]] = field(default_factory=list)
+    invoked_by: str = ""
+    invoked_by_jti: str = ""
+
+    def requester(self) -> dict[str, str]:
+        """Who asked for the call, when an operator did (recorded with the decision)."""
+        if not self.invoked_by:
+            return {}
+        return {"invoked_by": self.invoked_by[:256], "invoked_by_jti": self.invoked_by_jti[:128]}
 
 
 @dataclass(frozen=True)
@@ -291,6 +299,7 @@ class Syscalls:
             "approval_id": decision.approval_id,
             "syscall_id": decision.syscall_id,
             "reserved_usd": float(decision.reserved_usd),
+            **request.requester(),
             **(extra or {}),
         }
         await self._audit.append(claims.session_id or events.SYSTEM_SESSION_ID, event_type, claims, payload)
@@ -311,6 +320,7 @@ class Syscalls:
             "decision": DENY,
             "reason": reason,
             "message": message,
+            **request.requester(),
         }
         await self._audit.append(events.SYSTEM_SESSION_ID, events.SYSCALL_DENIED, None, payload)
         return decision

@@ -34,7 +34,7 @@ DECISION_PENDING: Decision
 DECISION_DENY: Decision
 
 class AuthorizeRequest(_message.Message):
-    __slots__ = ("token", "kind", "target", "agent_id", "args_canonical", "args_hash", "model", "max_input_tokens", "max_output_tokens", "approval_id", "evidence")
+    __slots__ = ("token", "kind", "target", "agent_id", "args_canonical", "args_hash", "model", "max_input_tokens", "max_output_tokens", "approval_id", "evidence", "invoked_by", "invoked_by_jti")
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     TARGET_FIELD_NUMBER: _ClassVar[int]
@@ -46,6 +46,8 @@ class AuthorizeRequest(_message.Message):
     MAX_OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     APPROVAL_ID_FIELD_NUMBER: _ClassVar[int]
     EVIDENCE_FIELD_NUMBER: _ClassVar[int]
+    INVOKED_BY_FIELD_NUMBER: _ClassVar[int]
+    INVOKED_BY_JTI_FIELD_NUMBER: _ClassVar[int]
     token: str
     kind: SyscallKind
     target: str
@@ -57,7 +59,9 @@ class AuthorizeRequest(_message.Message):
     max_output_tokens: int
     approval_id: str
     evidence: _containers.RepeatedCompositeFieldContainer[_common_pb2.EvidenceItem]
-    def __init__(self, token: _Optional[str] = ..., kind: _Optional[_Union[SyscallKind, str]] = ..., target: _Optional[str] = ..., agent_id: _Optional[str] = ..., args_canonical: _Optional[str] = ..., args_hash: _Optional[str] = ..., model: _Optional[str] = ..., max_input_tokens: _Optional[int] = ..., max_output_tokens: _Optional[int] = ..., approval_id: _Optional[str] = ..., evidence: _Optional[_Iterable[_Union[_common_pb2.EvidenceItem, _Mapping]]] = ...) -> None: ...
+    invoked_by: str
+    invoked_by_jti: str
+    def __init__(self, token: _Optional[str] = ..., kind: _Optional[_Union[SyscallKind, str]] = ..., target: _Optional[str] = ..., agent_id: _Optional[str] = ..., args_canonical: _Optional[str] = ..., args_hash: _Optional[str] = ..., model: _Optional[str] = ..., max_input_tokens: _Optional[int] = ..., max_output_tokens: _Optional[int] = ..., approval_id: _Optional[str] = ..., evidence: _Optional[_Iterable[_Union[_common_pb2.EvidenceItem, _Mapping]]] = ..., invoked_by: _Optional[str] = ..., invoked_by_jti: _Optional[str] = ...) -> None: ...
 
 class AuthorizeResponse(_message.Message):
     __slots__ = ("decision", "reason", "message", "approval_id", "syscall_id", "reserved_usd")

@@ -69,8 +69,8 @@ def test_allowed_call_runs_and_is_audited(stack: RunningStack, client: httpx.Cli
     by_type = {(e["event_type"], e["payload"].get("syscall_id", "")) for e in events}
     assert ("SYSCALL_ALLOWED", body["syscall_id"]) in by_type
     assert ("SYSCALL_COMPLETED", body["syscall_id"]) in by_type
-    invoked = [e for e in events if e["event_type"] == "APP_TOOL_INVOKED"]
-    assert invoked and invoked[0]["payload"]["invoked_by"] == "bootstrap-admin"
+    [allowed] = [e for e in events if e["event_type"] == "SYSCALL_ALLOWED"]
+    assert allowed["payload"]["invoked_by"] == "bootstrap-admin" and allowed["payload"]["invoked_by_jti"]
     assert client.post(f"/api/v1/sessions/{agent['session_id']}:verify").json()["ok"] is True
 
 
@@ -92,8 +92,10 @@ def test_tool_outside_the_agents_grants_is_refused_and_not_run(stack: RunningSta
         reply = invoke(client, agent["agent_id"], tool, args)
         assert reply.status_code == 403 and reason(reply) == "INSUFFICIENT_AUTHORITY", reply.text
     assert (stack.workspace / "keep.txt").read_text() == "keep me"
-    types = [e["event_type"] for e in audit_events(client, agent["session_id"])]
+    events = audit_events(client, agent["session_id"])
+    types = [e["event_type"] for e in events]
     assert types.count("SYSCALL_DENIED") == 2 and "SYSCALL_COMPLETED" not in types
+    assert {e["payload"]["invoked_by"] for e in events if e["event_type"] == "SYSCALL_DENIED"} == {"bootstrap-admin"}
     pending = client.get("/api/v1/approvals", params={"state": "pending"}).json()["approvals"]
     assert all(a["agent_id"] != agent["agent_id"] for a in pending)
 
@@ -109,7 +111,7 @@ def test_caller_without_tools_invoke_is_refused(stack: RunningStack, client: htt
     assert reply.status_code == 403 and reason(reply) == "INSUFFICIENT_AUTHORITY", reply.text
     assert "tools.invoke" in reply.json()["error"]["message"]
     types = [e["event_type"] for e in audit_events(client, agent["session_id"])]
-    assert "APP_TOOL_INVOKED" not in types and "SYSCALL_ALLOWED" not in types
+    assert "SYSCALL_ALLOWED" not in types and "SYSCALL_DENIED" not in types
 
 
 def test_irreversible_tool_stops_at_its_approval(stack: RunningStack, client: httpx.Client,  # noqa: F811

@@ -1,5 +1,5 @@
 """InvokeTool without services: who may invoke, what never reaches policy, and that
-only an ALLOW runs the tool (policy, audit and the store are in-memory fakes)."""
+only an ALLOW runs the tool (policy and the store are in-memory fakes)."""
 
 from __future__ import annotations
 
@@ -64,20 +64,9 @@ class FakeStore:
 
 
 @dataclass
-class FakeAudit:
-    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-
-    async def append(self, session_id: str, event_type: str, agent_id: str, token_jti: str,
-                     payload: dict[str, Any]) -> int:
-        self.events.append((event_type, payload))
-        return len(self.events)
-
-
-@dataclass
 class Harness:
     invoker: ToolInvoker
     policy: FakePolicy
-    audit: FakeAudit
     ran: list[str]
 
 
@@ -93,11 +82,11 @@ def harness(tmp_path: Path, answer: ppb.AuthorizeResponse, state: str = "runnabl
         Tool(name="test.spy", description="records that it ran", parameters={"type": "object"}, reversible=True,
              blast_radius="low", idempotent=True, run=spy),
     ])
-    policy, audit = FakePolicy(answer), FakeAudit()
+    policy = FakePolicy(answer)
     store = FakeStore(agent_row(state))
     boundary = SyscallBoundary(policy, store)  # type: ignore[arg-type]
-    invoker = ToolInvoker(store, boundary, registry, audit, tmp_path)  # type: ignore[arg-type]
-    return Harness(invoker, policy, audit, ran)
+    invoker = ToolInvoker(store, boundary, registry, tmp_path)  # type: ignore[arg-type]
+    return Harness(invoker, policy, ran)
 
 
 ALLOWED = ppb.AuthorizeResponse(decision=ppb.DECISION_ALLOW, syscall_id=str(uuid.uuid4()))
@@ -121,8 +110,7 @@ def test_allowed_noop_runs_and_is_completed(tmp_path: Path) -> None:
     [request] = h.policy.authorized
     assert request.token == "agent-token" and request.target == "sys.noop" and request.args_canonical == "{}"
     assert [c.syscall_id for c in h.policy.completed] == [ALLOWED.syscall_id]
-    assert [e for e, _ in h.audit.events] == ["APP_TOOL_INVOKED"]
-    assert h.audit.events[0][1]["invoked_by"] == "ops@example"
+    assert (request.invoked_by, request.invoked_by_jti) == ("ops@example", "op-jti")
 
 
 def test_deny_is_the_policy_error_and_nothing_runs(tmp_path: Path) -> None:
@@ -157,7 +145,7 @@ def test_bad_requests_never_reach_policy(tmp_path: Path, tool: str, args_json: s
     h = harness(tmp_path, ALLOWED)
     with pytest.raises(InvalidArgument, match=problem):
         asyncio.run(h.invoker.invoke(operator("*"), AGENT_ID, tool, args_json))
-    assert h.policy.authorized == [] and h.audit.events == []
+    assert h.policy.authorized == []
 
 
 def test_a_finished_agent_lends_no_authority(tmp_path: Path) -> None:
