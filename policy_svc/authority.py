@@ -39,6 +39,11 @@ class TokenAuthority:
         check_lineage(claims, kid, await self._store.token_lineage(claims.jti))
         return claims
 
+    def identify(self, token: str) -> Claims:
+        """Who a token names: signature and claims, even past expiry, without
+        the database (no record or revocation check)."""
+        return verify_signature(token, self._keys.public_keys(), allow_expired=True)
+
     async def revoked(self) -> list[str]:
         """Revoked jtis not yet expired: what services verifying locally must refuse."""
         return await self._store.revoked_unexpired()

@@ -548,7 +548,8 @@ async def test_revoking_a_token_revokes_its_descendants(env: Env) -> None:
     middle = await mint_operator(env, "middle", ["*"])
     leaf = await mint_operator(env, "leaf", ["fs.read_file", "agents.spawn"], caller=middle.token)
     agent = await spawn(env, "tree", ("fs.read_file",), caller=leaf.token)
-    assert (await env.syscalls.Authorize(llm_call(agent.token))).decision == pb.DECISION_ALLOW
+    in_flight = await env.syscalls.Authorize(llm_call(agent.token))
+    assert in_flight.decision == pb.DECISION_ALLOW
     stranger = await mint_operator(env, "stranger", ["fs.read_file"])
     error = await refused(env.tokens.RevokeToken(tokens_pb.RevokeTokenRequest(jti=middle.jti),
                                                  metadata=env.md(stranger.token)))
@@ -558,6 +559,11 @@ async def test_revoking_a_token_revokes_its_descendants(env: Env) -> None:
     assert env.audit.of(events.TOKEN_REVOKED)[-1]["revoked_count"] == 3
     answer = await env.syscalls.Authorize(llm_call(agent.token))
     assert answer.decision == pb.DECISION_DENY and answer.reason == "UNAUTHENTICATED"
+    # A call allowed before the revocation still settles: its effect happened, and its record must not be lost.
+    settled = await env.syscalls.Complete(pb.CompleteRequest(token=agent.token, syscall_id=in_flight.syscall_id,
+                                                             ok=True, input_tokens=10, output_tokens=10))
+    assert settled.cost_usd > 0
+    assert env.audit.of(events.SYSCALL_COMPLETED)[-1]["syscall_id"] == in_flight.syscall_id
     listed = set((await env.syscalls.GetRevocations(pb.GetRevocationsRequest())).revoked_jtis)
     assert {middle.jti, leaf.jti, agent.jti} <= listed
     error = await refused(env.tokens.ListTokens(tokens_pb.ListTokensRequest(), metadata=env.md(leaf.token)))
