@@ -100,6 +100,10 @@ def public_keys_from_jwks(jwks_json: str) -> dict[str, Any]:
 
 
 def kid_of(token: str) -> str:
+    """The signing key a token names (from its header, read once per token)."""
+    checked = _signatures.get(token)
+    if checked is not None:
+        return checked.kid
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError as exc:
