@@ -9,7 +9,14 @@ from collections.abc import Sequence
 from aos_common.errors import Unauthenticated
 from aos_common.tokens import Claims, kid_of
 from aos_common.verifier import ANONYMOUS
-from policy_svc.capability import bearer_or_anonymous, check_lineage, record_of, verify_signature
+from policy_svc.capability import (
+    TokenRecord,
+    bearer_or_anonymous,
+    check_lineage,
+    check_record,
+    record_of,
+    verify_signature,
+)
 from policy_svc.keys import KeyRing
 from policy_svc.store import Queries, Store
 
@@ -40,9 +47,14 @@ class TokenAuthority:
         return claims
 
     def identify(self, token: str) -> Claims:
-        """Who a token names: signature and claims, even past expiry, without
-        the database (no record or revocation check)."""
+        """Who a token names: signature and claims, even past expiry. The caller
+        then checks the token's record with `check_minted`."""
         return verify_signature(token, self._keys.public_keys(), allow_expired=True)
+
+    @staticmethod
+    def check_minted(token: str, claims: Claims, record: TokenRecord | None) -> None:
+        """That policy minted this very token (its own record; not its lineage or revocation)."""
+        check_record(claims, kid_of(token), record)
 
     async def revoked(self) -> list[str]:
         """Revoked jtis not yet expired: what services verifying locally must refuse."""

@@ -139,13 +139,18 @@ def _matches(claims: Claims, kid: str, record: TokenRecord) -> bool:
     )
 
 
+def check_record(claims: Claims, kid: str, record: TokenRecord | None) -> None:
+    """Refuse unless `record` shows policy minted this very token, claims and key alike."""
+    if record is None or record.jti != claims.jti:
+        raise Unauthenticated("token is not one policy minted")
+    if not _matches(claims, kid, record):
+        raise Unauthenticated("token claims differ from what policy minted")
+
+
 def check_lineage(claims: Claims, kid: str, chain: Sequence[TokenRecord]) -> None:
     """Refuse unless `chain` (the token's record, then each recorded ancestor)
     proves the token was minted by policy, is unrevoked, and narrows its parents."""
-    if not chain or chain[0].jti != claims.jti:
-        raise Unauthenticated("token is not one policy minted")
-    if not _matches(claims, kid, chain[0]):
-        raise Unauthenticated("token claims differ from what policy minted")
+    check_record(claims, kid, chain[0] if chain else None)
     for index, record in enumerate(chain):
         if record.revoked:
             raise Unauthenticated("token or one of its ancestors has been revoked")

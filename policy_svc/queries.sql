@@ -103,6 +103,21 @@ SELECT syscall_id::text AS syscall_id, session_id::text AS session_id, agent_id,
        reserved_usd, cost_usd, completed_at IS NOT NULL AS completed
 FROM syscalls WHERE syscall_id = $1;
 
+-- name: settlement
+-- What Complete reads, in one round trip: the syscall, and the record of the
+-- token that settles it (its own record: settling checks that policy minted
+-- the token, not whether it was revoked since).
+SELECT s.syscall_id::text AS syscall_id, s.session_id::text AS session_id, s.agent_id, s.kind, s.target, s.model,
+       s.reserved_usd, s.cost_usd, s.completed_at IS NOT NULL AS completed,
+       t.jti AS caller_jti, t.parent_jti AS caller_parent_jti, t.kid AS caller_kid, t.subject AS caller_subject,
+       t.kind AS caller_kind, t.caps AS caller_caps, t.backends AS caller_backends,
+       t.session_id::text AS caller_session_id, t.agent_id AS caller_agent_id, t.agent_class AS caller_agent_class,
+       t.cost_ceiling_usd AS caller_cost_ceiling_usd, extract(epoch FROM t.issued_at)::bigint AS caller_issued_at,
+       extract(epoch FROM t.expires_at)::bigint AS caller_expires_at, t.revoked AS caller_revoked
+FROM (SELECT) AS one
+LEFT JOIN syscalls s ON s.syscall_id = $1
+LEFT JOIN capability_tokens t ON t.jti = $2;
+
 -- name: settle
 -- Settles once: a second Complete for the same syscall matches no row.
 WITH done AS (

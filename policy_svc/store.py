@@ -182,6 +182,15 @@ class Queries:
         return dict(row) if row else None
 
     @_translated
+    async def settlement(self, syscall_id: str, caller_jti: str) -> tuple[dict[str, Any] | None, TokenRecord | None]:
+        """A syscall, and the record of the token `caller_jti` (each None when missing)."""
+        syscall = dict(await self._db.fetchrow(SQL["settlement"], syscall_id, caller_jti))
+        caller = {name.removeprefix("caller_"): syscall.pop(name) for name in list(syscall)
+                  if name.startswith("caller_")}
+        record = _token(caller) if caller["jti"] is not None else None
+        return (syscall if syscall["syscall_id"] is not None else None), record
+
+    @_translated
     async def settle(self, syscall_id: str, agent_id: str, ok: bool, error: str, result_digest: str,
                      cost: Decimal) -> Decimal | None:
         """The session's spend after settling, or None when already settled."""

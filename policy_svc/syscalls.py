@@ -231,11 +231,12 @@ class Syscalls:
 
     async def complete(self, token: str, syscall_id: str, ok: bool, error: str, input_tokens: int,
                        output_tokens: int, result_digest: str) -> Settlement:
-        # Settling grants nothing and records an effect that already happened,
-        # so it needs to know who the caller is (signature, even past expiry)
-        # but not whether the token was revoked since: refusing would lose the record.
+        # Settling grants nothing and records an effect that already happened:
+        # it needs a token policy minted (signature, even past expiry, and its
+        # record), but not one still unrevoked - refusing would lose the record.
         claims = self._authority.identify(token)
-        syscall = await self._store.get_syscall(check_uuid(syscall_id, "syscall_id"))
+        syscall, record = await self._store.settlement(check_uuid(syscall_id, "syscall_id"), claims.jti)
+        self._authority.check_minted(token, claims, record)
         if syscall is None:
             raise NotFound(f"no syscall {syscall_id}")
         agent_id = agent_id_of(claims)

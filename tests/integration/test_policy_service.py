@@ -595,12 +595,21 @@ async def test_unrecorded_or_tampered_tokens_are_refused(env: Env) -> None:
     claims = verify_signature(real.token, env.policy.keys.public_keys())
     # Signed with policy's own key but never recorded (e.g. a leaked key, or a mint that rolled back).
     unrecorded = Claims(**{**claims.__dict__, "jti": str(uuid.uuid4())})
-    token, _ = env.policy.keys.sign(unrecorded.to_payload())
-    assert (await env.syscalls.Authorize(llm_call(token))).reason == "UNAUTHENTICATED"
+    unrecorded_token, _ = env.policy.keys.sign(unrecorded.to_payload())
+    assert (await env.syscalls.Authorize(llm_call(unrecorded_token))).reason == "UNAUTHENTICATED"
     # Same jti, widened capabilities.
     widened = Claims(**{**claims.__dict__, "capabilities": frozenset({"fs.read_file", "fs.delete_file"})})
-    token, _ = env.policy.keys.sign(widened.to_payload())
-    assert (await env.syscalls.Authorize(llm_call(token))).reason == "UNAUTHENTICATED"
+    widened_token, _ = env.policy.keys.sign(widened.to_payload())
+    assert (await env.syscalls.Authorize(llm_call(widened_token))).reason == "UNAUTHENTICATED"
+    # Neither can settle the real agent's call (e.g. to report no usage against its ceiling).
+    allowed = await env.syscalls.Authorize(llm_call(real.token))
+    for forged in (unrecorded_token, widened_token):
+        error = await refused(env.syscalls.Complete(pb.CompleteRequest(token=forged, syscall_id=allowed.syscall_id,
+                                                                       ok=True)))
+        assert error.reason == "UNAUTHENTICATED"
+    settled = await env.syscalls.Complete(pb.CompleteRequest(token=real.token, syscall_id=allowed.syscall_id,
+                                                             ok=True, input_tokens=10, output_tokens=10))
+    assert settled.cost_usd > 0
     # Same jti, parent link removed.
     orphan = Claims(**{**claims.__dict__, "parent_jti": ""})
     token, _ = env.policy.keys.sign(orphan.to_payload())
