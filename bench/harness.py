@@ -70,9 +70,14 @@ async def closed_loop(call: Callable[[int], Awaitable[None]], concurrency: int, 
     """`concurrency` callers each issuing the next call as soon as the last one returns.
 
     Caller `i` passes `i` to `call` (so each can use its own agent). Warm-up calls
-    are made first and not counted."""
-    for index in range(warmup_calls):
-        await call(index % concurrency)
+    are made first, by all callers at once, and not counted: an HTTP client opens
+    its connections then, not inside the measured window."""
+
+    async def warm(index: int) -> None:
+        for _ in range(max(2, -(-warmup_calls // concurrency))):
+            await call(index)
+
+    await asyncio.gather(*(warm(i) for i in range(concurrency)))
     samples: list[float] = []
     errors = 0
     deadline = time.perf_counter() + seconds
