@@ -29,7 +29,7 @@ from audit_svc.anchor_store import LocalAnchorStore
 from audit_svc.anchoring import Anchorer
 from audit_svc.anchors import AnchorSigner
 from audit_svc.chain import ENTRY_TAG, Actor, NewEvent, new_event
-from audit_svc.store import AuditStore, stream_rows
+from audit_svc.store import APPEND, AuditStore, stream_rows
 from audit_svc.verify import AnchorSet, ChainEntry, ChainVerifier
 from bench.harness import machine, median_run, write_results
 
@@ -63,6 +63,20 @@ async def raw_insert_rate(admin_dsn: str, count: int) -> float:
         for seq in range(1, count + 1):
             await conn.execute(RAW_INSERT, session, seq, sample.event_type, sample.record, digest, digest,
                                sample.created_at)
+        return count / (time.perf_counter() - start)
+    finally:
+        await conn.close()
+
+
+async def bare_append_rate(dsn: str, count: int) -> float:
+    """`audit.append_event` on one bare connection: the same client path as the raw INSERT."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        ready = event(str(uuid.uuid4()))
+        session = uuid.UUID(ready.session_id)
+        start = time.perf_counter()
+        for _ in range(count):
+            await conn.fetchrow(APPEND, session, ready.event_type, ready.record, ready.created_at)
         return count / (time.perf_counter() - start)
     finally:
         await conn.close()
@@ -169,6 +183,7 @@ async def run(admin_dsn: str, home: Path, appends: int, verify_length: int) -> d
         await append_rate(store, 1, 1, 200, prebuilt=True)  # warm up
         raw = await raw_insert_rate(db_admin, appends)
         single = await append_rate(store, 1, 1, appends, prebuilt=True)
+        bare = await bare_append_rate(dsn, appends)
         single_full = await append_rate(store, 1, 1, appends, prebuilt=False)
         per_writer = appends // 8
         many = await append_rate(store, 8, 8, per_writer, prebuilt=True)
@@ -182,6 +197,8 @@ async def run(admin_dsn: str, home: Path, appends: int, verify_length: int) -> d
             "raw_insert_per_s": raw,
             "append_per_s": single,
             "append_vs_raw_insert": single / raw,
+            "append_bare_connection_per_s": bare,
+            "append_bare_connection_vs_raw_insert": bare / raw,
             "append_incl_record_building_per_s": single_full,
             "append_incl_record_building_vs_raw_insert": single_full / raw,
             "writers8_sessions8_per_s": many,
@@ -227,6 +244,7 @@ def ratio_medians(runs: list[dict[str, object]]) -> dict[str, float]:
     """Each target ratio's own median across runs (the summary is one whole run)."""
     picks = {
         "append_vs_raw_insert": ("append", "append_vs_raw_insert"),
+        "append_bare_connection_vs_raw_insert": ("append", "append_bare_connection_vs_raw_insert"),
         "writers8_sessions8_vs_single": ("append", "writers8_sessions8_vs_single"),
         "writers8_session1_vs_single": ("append", "writers8_session1_vs_single"),
         "streamed_vs_fetch": ("verify", "streamed_vs_fetch"),
