@@ -157,7 +157,6 @@ def _entry_of(item: dict[str, Any]) -> ChainEntry:
         record=str(item["record"]).encode(),
         prev_hash=bytes.fromhex(item["prev_hash"]),
         hash=bytes.fromhex(item["hash"]),
-        created_at=datetime.fromisoformat(item["created_at"]),
     )
 
 

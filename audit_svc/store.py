@@ -28,7 +28,7 @@ T = TypeVar("T")
 APPEND = "SELECT chain_seq, hash FROM audit.append_event($1, $2, $3, $4)"
 
 SELECT_EVENTS = """
-SELECT chain_seq, event_type, record, prev_hash, hash, created_at
+SELECT chain_seq, event_type, record, prev_hash, hash
   FROM audit.audit_events
  WHERE session_id = $1 AND chain_seq > $2
  ORDER BY chain_seq, hash
@@ -39,7 +39,7 @@ SELECT chain_seq, event_type, record, prev_hash, hash, created_at
 # exactly once, even duplicated chain_seq values in a tampered table (whose
 # order among themselves does not change the verdict), with no sort.
 STREAM_EVENTS = """
-SELECT chain_seq, event_type, record, prev_hash, hash, created_at
+SELECT chain_seq, event_type, record, prev_hash, hash
   FROM audit.audit_events
  WHERE session_id = $1 AND chain_seq > $2
  ORDER BY chain_seq

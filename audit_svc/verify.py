@@ -32,22 +32,23 @@ from typing import Any, NamedTuple
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from audit_svc.anchors import AnchorInvalid, Checkpoint, parse_anchor
-from audit_svc.chain import ENTRY_TAG, entry_hash, genesis_hash
+from audit_svc.chain import ENTRY_TAG, entry_hash, genesis_hash, read_record
 
 
 class ChainEntry(NamedTuple):
     """One stored row, as the verifier sees it (a tuple: rows arrive by the
-    ten thousand and are built straight from the database's records)."""
+    ten thousand and are built straight from the database's records). The
+    row's created_at column is not read: when a time is needed, it comes from
+    the hashed record."""
 
     chain_seq: int
     event_type: str
     record: bytes
     prev_hash: bytes
     hash: bytes
-    created_at: datetime
 
 
-Row = Sequence[Any]  # a ChainEntry, or a database record with its columns in the same order
+Row = Sequence[Any]  # a ChainEntry, or a database record with the same five columns in the same order
 
 _TYPE_KEY = b',"event_type":"'
 _SEQ_BYTES = struct.Struct(">Q").pack
@@ -132,6 +133,7 @@ class ChainVerifier:
         self._vouched = trusted.chain_seq if trusted else 0
         self._length = 0
         self._head = b""
+        self._started = False
         self._first_created_at: datetime | None = None
         self._anchors_checked = 0
         self._bad = 0
@@ -207,7 +209,7 @@ class ChainVerifier:
         expected, prev = self._expected, self._prev
         routine = self._routine()
         for row in rows:
-            seq, event_type, record, prev_hash, digest, _ = row
+            seq, event_type, record, prev_hash, digest = row
             if (
                 not routine
                 or seq != expected
@@ -230,7 +232,7 @@ class ChainVerifier:
 
     def _routine(self) -> bool:
         """Whether the next entry may take the fast path (nothing found yet, past the start)."""
-        return not self._bad and self._saw_trusted and self._first_created_at is not None
+        return not self._bad and self._saw_trusted and self._started
 
     def _careful(self, entry: ChainEntry) -> None:
         self._length = max(self._length, entry.chain_seq)
@@ -239,8 +241,9 @@ class ChainVerifier:
         if not self._saw_trusted:
             self._check_trusted(entry)
             return
-        if self._first_created_at is None:
-            self._first_created_at = entry.created_at
+        if not self._started:
+            self._started = True
+            self._first_created_at = _record_time(entry.record)
         self._check(entry)
 
     def _check_trusted(self, entry: ChainEntry) -> None:
@@ -308,3 +311,12 @@ class ChainVerifier:
             unanchored_seconds=seconds,
             problem=problem,
         )
+
+
+def _record_time(record: bytes) -> datetime | None:
+    """When the record says it was written (None for a record that is not one of ours)."""
+    view = read_record(record)
+    try:
+        return datetime.fromisoformat(view.created_at) if view else None
+    except ValueError:
+        return None

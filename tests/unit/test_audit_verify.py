@@ -29,7 +29,7 @@ def build_chain(length: int, session: str = SESSION) -> list[ChainEntry]:
     for seq in range(1, length + 1):
         event = new_event(session, "SYSCALL_ALLOWED", Actor("kernel"), f'{{"n": {seq}}}', NOW)
         digest = entry_hash(prev, seq, event.record)
-        entries.append(ChainEntry(seq, event.event_type, event.record, prev, digest, NOW))
+        entries.append(ChainEntry(seq, event.event_type, event.record, prev, digest))
         prev = digest
     return entries
 
@@ -181,7 +181,7 @@ def test_a_payload_that_spells_out_another_event_type_does_not_vouch_for_the_col
     event = new_event(SESSION, "SYSCALL_ALLOWED", Actor("kernel"),
                       '{"a": 1, "event_type": "SYSCALL_DENIED", "payload": 2}', NOW)
     assert b',"event_type":"SYSCALL_DENIED","payload":' in event.record
-    entry = ChainEntry(1, "SYSCALL_DENIED", event.record, prev, entry_hash(prev, 1, event.record), NOW)
+    entry = ChainEntry(1, "SYSCALL_DENIED", event.record, prev, entry_hash(prev, 1, event.record))
     result = run([entry], [])
     assert not result.ok and result.first_bad_seq == 1 and "event_type" in result.problem
 
@@ -252,3 +252,11 @@ def test_batch_path_and_entry_by_entry_path_agree(kind: str, at: int, batch: int
         kind == "record" and rewrote_to_the_end and (not anchored or at > 45))
     if not silent and not (kind in ("delete", "swap") and at == 60):
         assert not batched.result().ok, (kind, at, batch, anchored, rehashed)
+
+
+def test_with_no_anchor_the_unanchored_window_starts_at_the_first_records_time() -> None:
+    chain = build_chain(5)  # records written at NOW
+    verifier = ChainVerifier(SESSION, check_anchor_objects(SESSION, [], KEYS), NOW + timedelta(seconds=42))
+    verifier.feed(chain)
+    result = verifier.result()
+    assert result.ok and result.unanchored_entries == 5 and result.unanchored_seconds == pytest.approx(42)
