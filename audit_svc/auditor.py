@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import aclosing
 from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -54,6 +55,7 @@ class Auditor:
         anchors = check_anchor_objects(session, bodies, self._public_keys)
         verifier = ChainVerifier(session, anchors, datetime.now(UTC), trusted)
         after = trusted.chain_seq - 1 if trusted else 0
-        async for batch in self._store.stream_events(session, after_seq=after):
-            verifier.feed(batch)
+        async with aclosing(self._store.stream_events(session, after_seq=after)) as pages:
+            async for batch in pages:
+                verifier.feed(batch)
         return verifier.result()

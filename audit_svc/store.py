@@ -243,7 +243,12 @@ async def stream_rows(
                     yield rows
                 except BaseException:
                     if upcoming is not None:
-                        upcoming.cancel()
+                        # Let the page in flight land, so the connection is idle
+                        # when the transaction ends (a cancelled fetch would still
+                        # be "in progress" for the ROLLBACK).
+                        await asyncio.wait([upcoming])
+                        if not upcoming.cancelled():
+                            upcoming.exception()  # the caller's error is the one to report
                     raise
                 rows = await upcoming if upcoming is not None else []
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:

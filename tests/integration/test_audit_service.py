@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from contextlib import aclosing
+from datetime import UTC, datetime
 
 import asyncpg
 import grpc
@@ -19,7 +21,8 @@ from aos.v1 import common_pb2, status_pb2, status_pb2_grpc
 from aos_common.canonical import canonical_json
 from aos_common.errors import AosError
 from aos_common.rpc import call
-from audit_svc.chain import entry_hash, genesis_hash
+from audit_svc.chain import Actor, entry_hash, genesis_hash, new_event
+from audit_svc.store import AuditStore
 from tests.conftest import TestDatabase
 from tests.integration.audit_harness import FakePolicy, audit_config, bearer, start_audit, start_policy
 
@@ -277,3 +280,45 @@ async def test_cli_verify_and_export_round_trip(clients: Clients, tmp_path) -> N
     no_token = {"AOS_HOME": str(tmp_path), "AOS_TOKEN": ""}
     refused = await asyncio.to_thread(runner.invoke, app, ["verify", session, "--address", address], env=no_token)
     assert refused.exit_code == 3  # no token: the runtime refuses, and says why
+
+
+async def test_a_verification_abandoned_mid_stream_leaves_the_store_clean(db: TestDatabase) -> None:
+    """A reader that fails or is cancelled between pages must leave its connection idle:
+    no ROLLBACK sent while a page is still in flight, no error left for the event loop."""
+    loop = asyncio.get_running_loop()
+    complaints: list[dict] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: complaints.append(context))
+    store = await AuditStore.open(db.dsn("audit"), max_size=1)  # one connection: every read reuses it
+    try:
+        session = str(uuid.uuid4())
+        padding = "x" * 2000  # pages large enough that the next one is still in flight
+        for index in range(3000):
+            await store.append(new_event(session, "SYSCALL_ALLOWED", Actor("policy"),
+                                         f'{{"n": {index}, "pad": "{padding}"}}', datetime.now(UTC)))
+
+        async def read(stop_after: int) -> None:
+            pages = 0
+            async with aclosing(store.stream_events(session, batch=1000)) as stream:
+                async for _ in stream:
+                    pages += 1
+                    if pages == stop_after:
+                        raise RuntimeError("the reader failed")  # while the next page is in flight
+                    await asyncio.sleep(0.01)
+
+        with pytest.raises(RuntimeError):
+            await read(stop_after=1)
+        reading = asyncio.create_task(read(stop_after=0))
+        await asyncio.sleep(0.015)
+        reading.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await reading
+        rows = [row async for page in store.stream_events(session, batch=1000) for row in page]
+        assert [row[0] for row in rows] == list(range(1, 3001))
+        assert (await store.append(new_event(session, "SYSCALL_ALLOWED", Actor("policy"), "{}",
+                                             datetime.now(UTC))))[0] == 3001
+        await asyncio.sleep(0.05)
+        assert complaints == []
+    finally:
+        await store.close()
+        loop.set_exception_handler(previous)
