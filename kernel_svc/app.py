@@ -47,6 +47,7 @@ class Kernel:
     spawner: Spawner
     workers: WorkerPool
     invoker: ToolInvoker
+    audit: AuditClient
 
     async def close(self) -> None:
         for ch in self.channels:
@@ -83,7 +84,8 @@ async def build(config: KernelConfig) -> Kernel:
     workers = WorkerPool(store, loop, WorkerSettings(config.workers, config.heartbeat_seconds,
                                                       config.claim_idle_seconds))
     invoker = ToolInvoker(store, boundary, registry, config.workspace)
-    return Kernel(config, store, [policy_channel, audit_channel], policy, registry, spawner, workers, invoker)
+    return Kernel(config, store, [policy_channel, audit_channel], policy, registry, spawner, workers, invoker,
+                  audit)
 
 
 async def register_tools(policy: policy_grpc.PolicyServiceStub, registry: ToolRegistry, stop: asyncio.Event) -> None:
@@ -110,7 +112,8 @@ async def serve(config: KernelConfig) -> None:
     """The API process: AgentService + StatusService, AOS_WORKERS workers and the reaper."""
     kernel = await build(config)
     verifier = TokenVerifier(kernel.policy)
-    agents = AgentService(kernel.store, kernel.spawner, kernel.policy, verifier, config.auth_mode, kernel.invoker)
+    agents = AgentService(kernel.store, kernel.spawner, kernel.policy, verifier, config.auth_mode, kernel.invoker,
+                          kernel.audit)
     status = StatusService(kernel.store, config.orphan_after_seconds)
 
     def register(server: grpc.aio.Server) -> Iterable[str]:

@@ -1,4 +1,5 @@
-"""Kernel-originated audit events (injection detections, ungrounded agents).
+"""Kernel-originated audit events (injection detections, ungrounded agents,
+operator cancellations).
 
 Syscall decisions and completions are audited by policy; these are the events
 only the kernel can see.
@@ -13,6 +14,7 @@ from aos.v1 import audit_internal_pb2 as audit_pb
 from aos.v1 import audit_internal_pb2_grpc as audit_grpc
 from aos.v1 import common_pb2
 from aos_common.rpc import call
+from aos_common.tokens import Claims
 
 SERVICE = "kernel"
 
@@ -25,11 +27,23 @@ class AuditClient:
     async def append(
         self, session_id: str, event_type: str, agent_id: str, token_jti: str, payload: dict[str, Any]
     ) -> int:
-        """Append one event to the session's chain; Unavailable when audit cannot take it."""
+        """Append one event the agent caused; Unavailable when audit cannot take it."""
+        actor = common_pb2.Actor(service=SERVICE, subject=f"agent:{agent_id}", jti=token_jti)
+        return await self._append(session_id, event_type, actor, payload)
+
+    async def append_for_operator(
+        self, session_id: str, event_type: str, operator: Claims, payload: dict[str, Any]
+    ) -> int:
+        """Append one event an operator caused, in the operator's name."""
+        actor = common_pb2.Actor(service=SERVICE, subject=operator.subject, jti=operator.jti)
+        return await self._append(session_id, event_type, actor, payload)
+
+    async def _append(self, session_id: str, event_type: str, actor: common_pb2.Actor,
+                      payload: dict[str, Any]) -> int:
         request = audit_pb.AppendEventRequest(
             session_id=session_id,
             event_type=event_type,
-            actor=common_pb2.Actor(service=SERVICE, subject=f"agent:{agent_id}", jti=token_jti),
+            actor=actor,
             payload_json=json.dumps(payload, sort_keys=True),
         )
         response = await call(self._stub.AppendEvent(request, timeout=self._timeout_s), "audit")

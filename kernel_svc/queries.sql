@@ -37,6 +37,10 @@ WHERE id = $1
   AND ($3::integer IS NULL OR (attempts = $3 AND state = 'running'))
 RETURNING *;
 
+-- The row a recorded transition starts from, locked until its transaction ends.
+-- name: lock_agent
+SELECT * FROM kernel.agent_processes WHERE id = $1 FOR UPDATE;
+
 -- name: renew_token
 UPDATE kernel.agent_processes
 SET state = $2,

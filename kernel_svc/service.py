@@ -14,12 +14,14 @@ from aos.v1 import agents_pb2_grpc as pb_grpc
 from aos.v1 import common_pb2, health_pb2, status_pb2, status_pb2_grpc
 from aos.v1 import policy_internal_pb2 as policy_pb
 from aos.v1 import policy_internal_pb2_grpc as policy_grpc
+from aos_common import events
 from aos_common.capabilities import PERM_AGENTS_SPAWN, allows
 from aos_common.errors import InsufficientAuthority, InvalidArgument, InvalidTransition
 from aos_common.rpc import call
 from aos_common.tokens import Claims
 from aos_common.verifier import TokenVerifier, bearer_from_metadata, caller_claims
 from kernel_svc import scheduler, states
+from kernel_svc.audit import AuditClient
 from kernel_svc.checkpoint import PENDING, Checkpoint
 from kernel_svc.invoking import ToolInvoker
 from kernel_svc.process import AgentProcess
@@ -95,8 +97,10 @@ class AgentService(pb_grpc.AgentServiceServicer):
         verifier: TokenVerifier,
         auth_mode: str,
         invoker: ToolInvoker,
+        audit: AuditClient,
     ):
         self._store = store
+        self._audit = audit
         self._spawner = spawner
         self._policy = policy
         self._verifier = verifier
@@ -141,8 +145,17 @@ class AgentService(pb_grpc.AgentServiceServicer):
                           ) -> pb.CancelAgentResponse:
         claims, _ = await self._caller(context)
         self._require_operator(claims)
-        agent = await self._store.transition(_agent_id(request.agent_id), states.CANCELLED,
-                                             error=("CANCELLED", f"cancelled by {claims.subject}"))
+
+        async def record(before: AgentProcess, after: AgentProcess) -> None:
+            await self._audit.append_for_operator(after.session_id, events.AGENT_STATE_CHANGED, claims, {
+                "agent_id": after.id,
+                "from_state": before.state,
+                "to_state": after.state,
+                "reason": "CANCELLED",
+            })
+
+        agent = await self._store.transition_recorded(_agent_id(request.agent_id), states.CANCELLED, record,
+                                                      error=("CANCELLED", f"cancelled by {claims.subject}"))
         return pb.CancelAgentResponse(agent=agent_to_pb(agent))
 
     async def RenewAgent(self, request: pb.RenewAgentRequest, context: grpc.aio.ServicerContext

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import cache
@@ -198,6 +198,28 @@ class Store:
         if row is None:
             raise await self._why_not(agent_id, to_state, epoch)
         return _to_agent(row)
+
+    async def transition_recorded(
+        self,
+        agent_id: str,
+        to_state: str,
+        record: Callable[[AgentProcess, AgentProcess], Awaitable[None]],
+        *,
+        error: tuple[str, str] | None = None,
+    ) -> AgentProcess:
+        """A transition that commits only after `record(before, after)` has returned:
+        audit before effect, for state changes an operator makes."""
+        async with self._conn() as conn, conn.transaction():
+            locked = await conn.fetchrow(_q("lock_agent"), _uuid(agent_id))
+            if locked is None:
+                raise NotFound(f"agent {agent_id} not found")
+            row = await conn.fetchrow(_q("transition"), _uuid(agent_id), to_state, None, None,
+                                      error[0] if error else None, error[1] if error else None, None, 0.0, 0.0)
+            if row is None:
+                raise await self._why_not(agent_id, to_state, None)
+            after = _to_agent(row)
+            await record(_to_agent(locked), after)
+        return after
 
     async def renew_token(
         self, agent_id: str, to_state: str, token: str, jti: str, expires_at_unix: int

@@ -182,3 +182,10 @@ def test_cancel(client: httpx.Client) -> None:
     assert again.json()["error"]["details"][0]["reason"] == "INVALID_TRANSITION"
     time.sleep(6)
     assert client.get(f"/api/v1/agents/{agent['agent_id']}").json()["state"] == "cancelled"
+    # The operator's action is on the agent's chain, in the operator's name; the refused second cancel is not.
+    changed = [e for e in audit_events(client, agent["session_id"]) if e["event_type"] == "AGENT_STATE_CHANGED"]
+    assert len(changed) == 1
+    assert changed[0]["actor"]["subject"] == "bootstrap-admin" and changed[0]["actor"]["jti"]
+    assert changed[0]["payload"]["to_state"] == "cancelled" and changed[0]["payload"]["from_state"] in {
+        "runnable", "running"}
+    assert client.post(f"/api/v1/sessions/{agent['session_id']}:verify").json()["ok"] is True

@@ -19,6 +19,7 @@ from aos.v1 import agent_classes_pb2
 from aos.v1 import policy_internal_pb2 as pb
 from aos_common import events
 from aos_common.canonical import args_hash
+from aos_common.errors import InvalidTransition, Unavailable
 from kernel_svc import states
 from kernel_svc.audit import AuditClient
 from kernel_svc.backends import Backends
@@ -400,3 +401,24 @@ async def test_stale_worker_cannot_start_an_effect(make: Callable[..., Harness])
     assert h.provider.requests == []  # fenced before the LLM call
     await h.loop.advance(fresh)
     assert (await h.store.get_agent(agent.id)).state == states.COMPLETED
+
+
+async def test_a_recorded_transition_happens_only_once_recorded(make: Callable[..., Harness]) -> None:
+    h = make([])
+    agent = await h.spawn()
+    seen: list[tuple[str, str]] = []
+
+    async def audit_down(before: AgentProcess, after: AgentProcess) -> None:
+        raise Unavailable("the audit service is unavailable")
+
+    async def record(before: AgentProcess, after: AgentProcess) -> None:
+        seen.append((before.state, after.state))
+
+    with pytest.raises(Unavailable):
+        await h.store.transition_recorded(agent.id, states.CANCELLED, audit_down)
+    assert (await h.store.get_agent(agent.id)).state == states.RUNNABLE  # not recorded, not done
+    done = await h.store.transition_recorded(agent.id, states.CANCELLED, record, error=("CANCELLED", "by ops"))
+    assert done.state == states.CANCELLED and seen == [(states.RUNNABLE, states.CANCELLED)]
+    with pytest.raises(InvalidTransition):
+        await h.store.transition_recorded(agent.id, states.CANCELLED, record)
+    assert seen == [(states.RUNNABLE, states.CANCELLED)]  # a refused change is not recorded
