@@ -1,5 +1,5 @@
 """Kernel-originated audit events (injection detections, ungrounded agents,
-operator cancellations).
+the states an agent ends or stops in, operator cancellations).
 
 Syscall decisions and completions are audited by policy; these are the events
 only the kernel can see.
@@ -13,8 +13,10 @@ from typing import Any
 from aos.v1 import audit_internal_pb2 as audit_pb
 from aos.v1 import audit_internal_pb2_grpc as audit_grpc
 from aos.v1 import common_pb2
+from aos_common.canonical import sha256_hex
 from aos_common.rpc import call
 from aos_common.tokens import Claims
+from kernel_svc.process import AgentProcess
 
 SERVICE = "kernel"
 
@@ -48,3 +50,17 @@ class AuditClient:
         )
         response = await call(self._stub.AppendEvent(request, timeout=self._timeout_s), "audit")
         return response.chain_seq
+
+
+def state_change(before: AgentProcess, after: AgentProcess) -> dict[str, Any]:
+    """The AGENT_STATE_CHANGED payload. A result is bound by its SHA-256, so the
+    answer the process table shows can be checked against the chain."""
+    payload: dict[str, Any] = {
+        "agent_id": after.id,
+        "from_state": before.state,
+        "to_state": after.state,
+        "reason": after.error_reason,
+    }
+    if after.result:
+        payload["result_sha256"] = sha256_hex(after.result.encode())
+    return payload

@@ -20,7 +20,7 @@ from aos_common.canonical import canonical_json, sha256_hex
 from aos_common.errors import InvalidArgument
 from aos_common.logs import log_fields
 from kernel_svc import grounding, states, untrusted
-from kernel_svc.audit import AuditClient
+from kernel_svc.audit import AuditClient, state_change
 from kernel_svc.backends import Backends
 from kernel_svc.checkpoint import ALLOWED, AUTHORIZING, LLM, PENDING, TOOL, Checkpoint, Inflight, ResultRecord
 from kernel_svc.process import AgentProcess
@@ -313,8 +313,21 @@ class AgentLoop:
 
     async def _finish(self, run: _Run, to_state: str, *, result: str | None = None,
                       error: tuple[str, str] | None = None) -> bool:
-        await self._transition(run, to_state, result=result, error=error)
+        await self._store.transition_recorded(run.agent.id, to_state, self._record_state_change,
+                                              epoch=run.agent.epoch, checkpoint=run.cp.dump(),
+                                              cost_delta=run.unsaved_cost, result=result, error=error)
+        run.unsaved_cost = 0.0
+        log.info("agent state changed", extra=log_fields(agent_id=run.agent.id, state=to_state))
         return False
+
+    async def settle(self, agent: AgentProcess, to_state: str, error: tuple[str, str]) -> None:
+        """End or suspend an agent outside a step (the worker's refusal paths), on the record."""
+        await self._store.transition_recorded(agent.id, to_state, self._record_state_change, epoch=agent.epoch,
+                                              error=error)
+
+    async def _record_state_change(self, before: AgentProcess, after: AgentProcess) -> None:
+        await self._audit.append(after.session_id, events.AGENT_STATE_CHANGED, after.id, after.token_jti,
+                                 state_change(before, after))
 
     async def _suspend(self, run: _Run) -> bool:
         return await self._finish(run, states.SUSPENDED_TOKEN_EXPIRED,

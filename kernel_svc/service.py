@@ -21,7 +21,7 @@ from aos_common.rpc import call
 from aos_common.tokens import Claims
 from aos_common.verifier import TokenVerifier, bearer_from_metadata, caller_claims
 from kernel_svc import scheduler, states
-from kernel_svc.audit import AuditClient
+from kernel_svc.audit import AuditClient, state_change
 from kernel_svc.checkpoint import PENDING, Checkpoint
 from kernel_svc.invoking import ToolInvoker
 from kernel_svc.process import AgentProcess
@@ -147,12 +147,8 @@ class AgentService(pb_grpc.AgentServiceServicer):
         self._require_operator(claims)
 
         async def record(before: AgentProcess, after: AgentProcess) -> None:
-            await self._audit.append_for_operator(after.session_id, events.AGENT_STATE_CHANGED, claims, {
-                "agent_id": after.id,
-                "from_state": before.state,
-                "to_state": after.state,
-                "reason": "CANCELLED",
-            })
+            await self._audit.append_for_operator(after.session_id, events.AGENT_STATE_CHANGED, claims,
+                                                  state_change(before, after))
 
         agent = await self._store.transition_recorded(_agent_id(request.agent_id), states.CANCELLED, record,
                                                       error=("CANCELLED", f"cancelled by {claims.subject}"))

@@ -54,6 +54,14 @@ class SchedulerCounts:
     orphans_recovered: int
 
 
+def _transition_args(agent_id: str, to_state: str, epoch: int | None, result: str | None,
+                     error: tuple[str, str] | None, checkpoint: dict[str, Any] | None, cost_delta: float,
+                     delay_seconds: float) -> tuple[Any, ...]:
+    """The `transition` statement's parameters ($1..$9)."""
+    return (_uuid(agent_id), to_state, epoch, result, error[0] if error else None, error[1] if error else None,
+            checkpoint, cost_delta, delay_seconds)
+
+
 def _to_agent(row: asyncpg.Record) -> AgentProcess:
     return AgentProcess(
         id=str(row["id"]),
@@ -183,18 +191,8 @@ class Store:
     ) -> AgentProcess:
         """Move an agent to `to_state` if the state machine allows it from where it is
         (and, for a worker, if its claim `epoch` is still current)."""
-        row = await self._fetchrow(
-            "transition",
-            _uuid(agent_id),
-            to_state,
-            epoch,
-            result,
-            error[0] if error else None,
-            error[1] if error else None,
-            checkpoint,
-            cost_delta,
-            delay_seconds,
-        )
+        args = _transition_args(agent_id, to_state, epoch, result, error, checkpoint, cost_delta, delay_seconds)
+        row = await self._fetchrow("transition", *args)
         if row is None:
             raise await self._why_not(agent_id, to_state, epoch)
         return _to_agent(row)
@@ -205,18 +203,23 @@ class Store:
         to_state: str,
         record: Callable[[AgentProcess, AgentProcess], Awaitable[None]],
         *,
+        epoch: int | None = None,
+        result: str | None = None,
         error: tuple[str, str] | None = None,
+        checkpoint: dict[str, Any] | None = None,
+        cost_delta: float = 0.0,
     ) -> AgentProcess:
-        """A transition that commits only after `record(before, after)` has returned:
-        audit before effect, for state changes an operator makes."""
+        """`transition`, committed only after `record(before, after)` has returned:
+        audit before effect, for the changes the chain keeps (terminal states,
+        suspensions, operator cancels)."""
+        args = _transition_args(agent_id, to_state, epoch, result, error, checkpoint, cost_delta, 0.0)
         async with self._conn() as conn, conn.transaction():
             locked = await conn.fetchrow(_q("lock_agent"), _uuid(agent_id))
             if locked is None:
                 raise NotFound(f"agent {agent_id} not found")
-            row = await conn.fetchrow(_q("transition"), _uuid(agent_id), to_state, None, None,
-                                      error[0] if error else None, error[1] if error else None, None, 0.0, 0.0)
+            row = await conn.fetchrow(_q("transition"), *args)
             if row is None:
-                raise await self._why_not(agent_id, to_state, None)
+                raise await self._why_not(agent_id, to_state, epoch)
             after = _to_agent(row)
             await record(_to_agent(locked), after)
         return after

@@ -3,6 +3,7 @@ real provider SDKs against the scripted LLM, a real workspace on disk."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from typing import Any
@@ -80,8 +81,12 @@ def test_agent_reads_a_file_and_answers(stack: RunningStack, client: httpx.Clien
     requests = fake_requests_for(stack, marker)
     assert len(requests) == 2 and requests[0]["backend"] == "anthropic"
     assert "untrusted_tool_output" in str(requests[1]["body"]) and "12M, up 8%" in str(requests[1]["body"])
-    kinds = [e["event_type"] for e in audit_events(client, agent["session_id"])]
+    events = audit_events(client, agent["session_id"])
+    kinds = [e["event_type"] for e in events]
     assert kinds.count("SYSCALL_ALLOWED") == 3 and kinds.count("SYSCALL_COMPLETED") == 3
+    # The last record is the outcome, binding the answer the API shows.
+    assert kinds[-1] == "AGENT_STATE_CHANGED" and events[-1]["payload"]["to_state"] == "completed"
+    assert events[-1]["payload"]["result_sha256"] == hashlib.sha256(done["result"].encode()).hexdigest()
 
 
 def test_irreversible_delete_waits_for_approval_then_runs(stack: RunningStack, client: httpx.Client) -> None:  # noqa: F811

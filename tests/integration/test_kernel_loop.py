@@ -18,7 +18,7 @@ import pytest
 from aos.v1 import agent_classes_pb2
 from aos.v1 import policy_internal_pb2 as pb
 from aos_common import events
-from aos_common.canonical import args_hash
+from aos_common.canonical import args_hash, sha256_hex
 from aos_common.errors import InvalidTransition, Unavailable
 from kernel_svc import states
 from kernel_svc.audit import AuditClient
@@ -106,8 +106,11 @@ class FakePolicy:
 @dataclass
 class FakeAudit:
     events: list[Any] = field(default_factory=list)
+    refuse: set[str] = field(default_factory=set)  # event types to answer UNAVAILABLE
 
     async def AppendEvent(self, request: Any, **_: Any) -> Any:
+        if request.event_type in self.refuse:
+            raise Unavailable("the audit service is unavailable")
         self.events.append(request)
         from aos.v1 import audit_internal_pb2
 
@@ -219,6 +222,25 @@ async def test_reads_a_file_and_answers_with_evidence(make: Callable[..., Harnes
     assert "Q3 revenue: 12M" in tool_message.content
     cp = Checkpoint.load(done.checkpoint, done.task)
     assert cp.inflight is None and len(cp.results) == 1 and cp.step == 3
+    # The outcome is on the chain, and binds the answer the process table shows.
+    [ended] = h.audit.of_type(events.AGENT_STATE_CHANGED)
+    assert (ended["from_state"], ended["to_state"]) == (states.RUNNING, states.COMPLETED)
+    assert ended["result_sha256"] == sha256_hex(done.result.encode())
+
+
+async def test_an_agent_ends_only_once_its_end_is_recorded(make: Callable[..., Harness]) -> None:
+    h = make([answer("nothing to cite")])
+    h.audit.refuse = {events.AGENT_STATE_CHANGED}
+    agent = await h.spawn()
+    claimed = await h.store.claim("test-worker")
+    assert claimed is not None and claimed.id == agent.id
+    with pytest.raises(Unavailable):
+        await h.loop.advance(claimed)  # the agent ends, but its end cannot go on the chain
+    assert (await h.store.get_agent(agent.id)).state == states.RUNNING  # the worker then releases it
+    h.audit.refuse = set()
+    await h.loop.settle(claimed, states.FAILED, ("INTERNAL", "kernel error"))
+    assert (await h.store.get_agent(agent.id)).state == states.FAILED
+    assert h.audit.of_type(events.AGENT_STATE_CHANGED)[-1]["to_state"] == states.FAILED
 
 
 async def test_llm_call_denied_fails_the_agent_and_never_reaches_the_provider(make: Callable[..., Harness]) -> None:
