@@ -232,25 +232,28 @@ async def stream_rows(
     session = uuid.UUID(session_id)
     try:
         async with _connection(source) as conn, _snapshot(conn):
-            cursor = await conn.cursor(STREAM_EVENTS, session, after_seq)
-            rows = await cursor.fetch(batch)
-            while rows:
-                upcoming = None
-                if len(rows) == batch:
-                    upcoming = asyncio.ensure_future(cursor.fetch(batch))
-                    await asyncio.sleep(0)  # let the request go out
-                try:
-                    yield rows
-                except BaseException:
-                    if upcoming is not None:
-                        # Let the page in flight land, so the connection is idle
-                        # when the transaction ends (a cancelled fetch would still
-                        # be "in progress" for the ROLLBACK).
-                        await asyncio.wait([upcoming])
-                        if not upcoming.cancelled():
-                            upcoming.exception()  # the caller's error is the one to report
-                    raise
-                rows = await upcoming if upcoming is not None else []
+            # Every database operation runs as its own task, awaited through a
+            # shield: whatever ends the read (the caller's error, a cancellation)
+            # lets the operation in flight land before the transaction ends, since
+            # asyncpg refuses to roll back on a connection that is still busy.
+            pending: asyncio.Future[Any] | None = asyncio.ensure_future(
+                conn.cursor(STREAM_EVENTS, session, after_seq))
+            try:
+                cursor = await asyncio.shield(pending)
+                pending = asyncio.ensure_future(cursor.fetch(batch))
+                while pending is not None:
+                    rows = await asyncio.shield(pending)
+                    pending = None
+                    if len(rows) == batch:
+                        pending = asyncio.ensure_future(cursor.fetch(batch))
+                        await asyncio.sleep(0)  # let the request go out
+                    if rows:
+                        yield rows
+            finally:
+                if pending is not None:
+                    await asyncio.wait([pending])
+                    if not pending.cancelled():
+                        pending.exception()  # retrieved: the error that ended the read is the one to report
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise _translate(exc) from exc
 

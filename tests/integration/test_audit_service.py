@@ -304,15 +304,16 @@ async def test_a_verification_abandoned_mid_stream_leaves_the_store_clean(db: Te
                     pages += 1
                     if pages == stop_after:
                         raise RuntimeError("the reader failed")  # while the next page is in flight
-                    await asyncio.sleep(0.01)
+                    await asyncio.sleep(0.02)
 
         with pytest.raises(RuntimeError):
             await read(stop_after=1)
-        reading = asyncio.create_task(read(stop_after=0))
-        await asyncio.sleep(0.015)
-        reading.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await reading
+        for delay in (0.0, 0.001, 0.005, 0.01, 0.025, 0.045):  # cancelled at different points of the read
+            reading = asyncio.create_task(read(stop_after=0))
+            await asyncio.sleep(delay)
+            reading.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await reading
         rows = [row async for page in store.stream_events(session, batch=1000) for row in page]
         assert [row[0] for row in rows] == list(range(1, 3001))
         assert (await store.append(new_event(session, "SYSCALL_ALLOWED", Actor("policy"), "{}",
