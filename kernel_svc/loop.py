@@ -313,19 +313,11 @@ class AgentLoop:
 
     async def _finish(self, run: _Run, to_state: str, *, result: str | None = None,
                       error: tuple[str, str] | None = None) -> bool:
-        await self._store.transition_recorded(run.agent.id, to_state, self._record_state_change,
-                                              epoch=run.agent.epoch, checkpoint=run.cp.dump(),
-                                              cost_delta=run.unsaved_cost, result=result, error=error)
-        run.unsaved_cost = 0.0
-        log.info("agent state changed", extra=log_fields(agent_id=run.agent.id, state=to_state))
+        await self._transition(run, to_state, result=result, error=error, record=self.record_state_change)
         return False
 
-    async def settle(self, agent: AgentProcess, to_state: str, error: tuple[str, str]) -> None:
-        """End or suspend an agent outside a step (the worker's refusal paths), on the record."""
-        await self._store.transition_recorded(agent.id, to_state, self._record_state_change, epoch=agent.epoch,
-                                              error=error)
-
-    async def _record_state_change(self, before: AgentProcess, after: AgentProcess) -> None:
+    async def record_state_change(self, before: AgentProcess, after: AgentProcess) -> None:
+        """Put how an agent ended or stopped on its chain (Store.transition's `record`)."""
         await self._audit.append(after.session_id, events.AGENT_STATE_CHANGED, after.id, after.token_jti,
                                  state_change(before, after))
 

@@ -150,8 +150,8 @@ class AgentService(pb_grpc.AgentServiceServicer):
             await self._audit.append_for_operator(after.session_id, events.AGENT_STATE_CHANGED, claims,
                                                   state_change(before, after))
 
-        agent = await self._store.transition_recorded(_agent_id(request.agent_id), states.CANCELLED, record,
-                                                      error=("CANCELLED", f"cancelled by {claims.subject}"))
+        agent = await self._store.transition(_agent_id(request.agent_id), states.CANCELLED,
+                                             error=("CANCELLED", f"cancelled by {claims.subject}"), record=record)
         return pb.CancelAgentResponse(agent=agent_to_pb(agent))
 
     async def RenewAgent(self, request: pb.RenewAgentRequest, context: grpc.aio.ServicerContext

@@ -6,7 +6,7 @@ import json
 import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -52,14 +52,6 @@ class SchedulerCounts:
     waiting_approval: int
     suspended_token_expired: int
     orphans_recovered: int
-
-
-def _transition_args(agent_id: str, to_state: str, epoch: int | None, result: str | None,
-                     error: tuple[str, str] | None, checkpoint: dict[str, Any] | None, cost_delta: float,
-                     delay_seconds: float) -> tuple[Any, ...]:
-    """The `transition` statement's parameters ($1..$9)."""
-    return (_uuid(agent_id), to_state, epoch, result, error[0] if error else None, error[1] if error else None,
-            checkpoint, cost_delta, delay_seconds)
 
 
 def _to_agent(row: asyncpg.Record) -> AgentProcess:
@@ -188,40 +180,24 @@ class Store:
         checkpoint: dict[str, Any] | None = None,
         cost_delta: float = 0.0,
         delay_seconds: float = 0.0,
+        record: Callable[[AgentProcess, AgentProcess], Awaitable[None]] | None = None,
     ) -> AgentProcess:
         """Move an agent to `to_state` if the state machine allows it from where it is
-        (and, for a worker, if its claim `epoch` is still current)."""
-        args = _transition_args(agent_id, to_state, epoch, result, error, checkpoint, cost_delta, delay_seconds)
-        row = await self._fetchrow("transition", *args)
-        if row is None:
-            raise await self._why_not(agent_id, to_state, epoch)
-        return _to_agent(row)
+        (and, for a worker, if its claim `epoch` is still current).
 
-    async def transition_recorded(
-        self,
-        agent_id: str,
-        to_state: str,
-        record: Callable[[AgentProcess, AgentProcess], Awaitable[None]],
-        *,
-        epoch: int | None = None,
-        result: str | None = None,
-        error: tuple[str, str] | None = None,
-        checkpoint: dict[str, Any] | None = None,
-        cost_delta: float = 0.0,
-    ) -> AgentProcess:
-        """`transition`, committed only after `record(before, after)` has returned:
-        audit before effect, for the changes the chain keeps (terminal states,
-        suspensions, operator cancels)."""
-        args = _transition_args(agent_id, to_state, epoch, result, error, checkpoint, cost_delta, 0.0)
-        async with self._conn() as conn, conn.transaction():
-            locked = await conn.fetchrow(_q("lock_agent"), _uuid(agent_id))
-            if locked is None:
-                raise NotFound(f"agent {agent_id} not found")
+        With `record`, the change commits only after `record(before, after)` has
+        returned: audit before effect, for the changes the chain keeps (terminal
+        states, suspensions, operator cancels)."""
+        args = (_uuid(agent_id), to_state, epoch, result, error[0] if error else None,
+                error[1] if error else None, checkpoint, cost_delta, delay_seconds)
+        async with self._conn() as conn, (conn.transaction() if record else nullcontext()):
+            before = await conn.fetchrow(_q("lock_agent"), args[0]) if record else None
             row = await conn.fetchrow(_q("transition"), *args)
             if row is None:
                 raise await self._why_not(agent_id, to_state, epoch)
             after = _to_agent(row)
-            await record(_to_agent(locked), after)
+            if record is not None and before is not None:
+                await record(_to_agent(before), after)
         return after
 
     async def renew_token(

@@ -142,10 +142,10 @@ class WorkerPool:
     async def _settle(self, agent: AgentProcess, to_state: str, error: tuple[str, str] | None,
                       delay_seconds: float = 0.0) -> None:
         try:
-            if error is None:  # back to runnable: the scheduler's own business, not the chain's
-                await self._store.transition(agent.id, to_state, epoch=agent.epoch, delay_seconds=delay_seconds)
-            else:
-                await self._loop.settle(agent, to_state, error)
+            # Back to runnable is the scheduler's own business; an end or a suspension goes on the chain.
+            await self._store.transition(agent.id, to_state, epoch=agent.epoch, error=error,
+                                         delay_seconds=delay_seconds,
+                                         record=self._loop.record_state_change if error else None)
         except AosError as failure:
             log.warning("could not settle agent", extra=log_fields(agent_id=agent.id, state=to_state,
                                                                    detail=failure.message))

@@ -238,7 +238,8 @@ async def test_an_agent_ends_only_once_its_end_is_recorded(make: Callable[..., H
         await h.loop.advance(claimed)  # the agent ends, but its end cannot go on the chain
     assert (await h.store.get_agent(agent.id)).state == states.RUNNING  # the worker then releases it
     h.audit.refuse = set()
-    await h.loop.settle(claimed, states.FAILED, ("INTERNAL", "kernel error"))
+    await h.store.transition(claimed.id, states.FAILED, epoch=claimed.epoch, error=("INTERNAL", "kernel error"),
+                             record=h.loop.record_state_change)
     assert (await h.store.get_agent(agent.id)).state == states.FAILED
     assert h.audit.of_type(events.AGENT_STATE_CHANGED)[-1]["to_state"] == states.FAILED
 
@@ -437,10 +438,10 @@ async def test_a_recorded_transition_happens_only_once_recorded(make: Callable[.
         seen.append((before.state, after.state))
 
     with pytest.raises(Unavailable):
-        await h.store.transition_recorded(agent.id, states.CANCELLED, audit_down)
+        await h.store.transition(agent.id, states.CANCELLED, record=audit_down)
     assert (await h.store.get_agent(agent.id)).state == states.RUNNABLE  # not recorded, not done
-    done = await h.store.transition_recorded(agent.id, states.CANCELLED, record, error=("CANCELLED", "by ops"))
+    done = await h.store.transition(agent.id, states.CANCELLED, error=("CANCELLED", "by ops"), record=record)
     assert done.state == states.CANCELLED and seen == [(states.RUNNABLE, states.CANCELLED)]
     with pytest.raises(InvalidTransition):
-        await h.store.transition_recorded(agent.id, states.CANCELLED, record)
+        await h.store.transition(agent.id, states.CANCELLED, record=record)
     assert seen == [(states.RUNNABLE, states.CANCELLED)]  # a refused change is not recorded
