@@ -32,7 +32,7 @@ from audit_svc.anchors import AnchorSigner
 from audit_svc.chain import ENTRY_TAG, Actor, NewEvent, new_event
 from audit_svc.store import APPEND, AuditStore, stream_rows
 from audit_svc.verify import AnchorSet, ChainEntry, ChainVerifier
-from bench.harness import machine, median_run, write_results
+from bench.harness import machine, median_run, pyplot, write_results
 
 RAW_TABLE = """
 CREATE TABLE public.bench_raw (
@@ -266,9 +266,41 @@ def main() -> None:
                 server.cleanup()  # type: ignore[attr-defined]
     results = median_run(runs, key=lambda r: r["append"]["append_vs_raw_insert"])  # type: ignore[index]
     ratios = ratio_medians(runs)
-    write_results("audit", {"machine": machine(), "settings": vars(args), "summary": results,
-                            "ratio_medians": ratios, "runs": runs})
+    path = write_results("audit", {"machine": machine(), "settings": vars(args), "summary": results,
+                                   "ratio_medians": ratios, "runs": runs})
+    plot(ratios, results["anchor_writes"], path.with_suffix(".png"))  # type: ignore[arg-type]
     print(json.dumps({**results, "ratio_medians": ratios}, indent=2))
+
+
+# Issue 3's targets, for the plot: at least this much of each baseline.
+TARGETS = {
+    "append_vs_raw_insert": 0.75,
+    "append_bare_connection_vs_raw_insert": 0.75,
+    "writers8_sessions8_vs_single": 1.5,
+    "writers8_session1_vs_single": 0.8,
+    "streamed_vs_fetch": 0.70,
+    "streamed_vs_fetch_checked_columns": 0.70,
+    "in_memory_vs_hashlib": 0.60,
+}
+
+
+def plot(ratios: dict[str, float], anchor_writes: list[dict[str, float]], path: Path) -> None:
+    plt = pyplot()
+    fig, (bars, anchors) = plt.subplots(1, 2, figsize=(13, 4.2), gridspec_kw={"width_ratios": [2, 1]})
+    names = list(TARGETS)
+    rows = range(len(names))
+    bars.barh(list(rows), [ratios[n] for n in names], height=0.5, label="measured (median of runs)")
+    bars.scatter([TARGETS[n] for n in names], list(rows), color="red", marker="|", s=300, label="target (at least)")
+    bars.set_yticks(list(rows), names, fontsize=8)
+    bars.set(xlabel="ratio to its baseline, same run", title="Audit chain against its baselines")
+    bars.grid(True, axis="x", alpha=0.3)
+    bars.legend(fontsize=8)
+    anchors.plot([a["events_per_s"] for a in anchor_writes], [a["anchor_writes_per_s"] for a in anchor_writes],
+                 marker="o")
+    anchors.set(xlabel="events / s", ylabel="anchor writes / s", title="Anchor writes as the event rate grows")
+    anchors.grid(True, alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
 
 
 def ratio_medians(runs: list[dict[str, object]]) -> dict[str, float]:

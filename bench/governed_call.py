@@ -40,6 +40,7 @@ from bench.harness import (
     create_class,
     machine,
     median_run,
+    pyplot,
     running_stack,
     spawn,
     write_results,
@@ -117,11 +118,7 @@ def targets(run: dict[str, Any]) -> dict[str, Any]:
 
 
 def plot(summary: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     levels = sorted(int(c) for c in summary)
     fig, (lat, thr) = plt.subplots(1, 2, figsize=(11, 4.2))
     for name in TARGETS:

@@ -121,6 +121,16 @@ def write_results(name: str, results: dict[str, Any]) -> Path:
     return path
 
 
+def pyplot() -> Any:
+    """matplotlib's pyplot on the file-only backend (installed by the `bench` extra)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def median_run(runs: list[dict[str, Any]], key: Callable[[dict[str, Any]], float]) -> dict[str, Any]:
     """The run whose `key` is the median (the lower middle one for an even count)."""
     ordered = sorted(runs, key=key)

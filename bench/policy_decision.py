@@ -30,7 +30,7 @@ from typing import Any
 
 from aos_common.canonical import canonical_json, sha256_hex
 from aos_common.tokens import Claims, kid_of
-from bench.harness import machine, median_run, percentile, write_results
+from bench.harness import machine, median_run, percentile, pyplot, write_results
 from policy_svc import decisions
 from policy_svc.capability import TokenRecord, check_lineage, record_of, verify_signature
 from policy_svc.classes import AgentClass
@@ -124,6 +124,22 @@ def time_case(function: Callable[[], object], calls: int) -> dict[str, float]:
             "mean_us": sum(samples) / len(samples) / 1000}
 
 
+def plot(summary: dict[str, dict[str, float]], path: Path) -> None:
+    plt = pyplot()
+    names = list(summary)
+    fig, axis = plt.subplots(figsize=(8, 3.6))
+    rows = range(len(names))
+    axis.barh([r + 0.2 for r in rows], [summary[n]["p50_us"] for n in names], height=0.4, label="p50")
+    axis.barh([r - 0.2 for r in rows], [summary[n]["p99_us"] for n in names], height=0.4, label="p99")
+    axis.axvline(TARGET_P50_US, color="red", linestyle="--", label=f"target p50 ≤ {TARGET_P50_US:g} µs")
+    axis.set_yticks(list(rows), names)
+    axis.set(xscale="log", xlabel="µs per call", title="Policy decision without I/O (median run)")
+    axis.grid(True, axis="x", alpha=0.3)
+    axis.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -139,6 +155,7 @@ def main() -> None:
                       "met": summary[name]["p50_us"] <= TARGET_P50_US} for name in decision_cases}
     path = write_results("policy_decision", {"machine": machine(), "settings": vars(args), "summary": summary,
                                              "targets": targets, "runs": runs})
+    plot(summary, path.with_suffix(".png"))
     for name, figures in summary.items():
         print(f"{name:16s} p50 {figures['p50_us']:7.1f} µs   p99 {figures['p99_us']:7.1f} µs")
     print(f"results: {path}")

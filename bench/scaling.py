@@ -29,6 +29,7 @@ from bench.harness import (
     machine,
     median_run,
     percentile,
+    pyplot,
     running_stack,
     service_rss_mib,
     write_results,
@@ -101,11 +102,7 @@ def measure_level(stack: RunningStack, agent_class: str, count: int, timeout: fl
 
 
 def plot(summary: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     counts = [level["agents"] for level in summary]
     fig, (rate, lat, mem) = plt.subplots(1, 3, figsize=(14, 4))
     rate.plot(counts, [level["agents_per_s"] for level in summary], marker="o")
