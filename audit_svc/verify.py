@@ -21,16 +21,14 @@
 from __future__ import annotations
 
 import hashlib
-import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import repeat
-from operator import itemgetter
 from typing import Any, NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from audit_svc._pagecheck import count_passing
 from audit_svc.anchors import AnchorInvalid, Checkpoint, parse_anchor
 from audit_svc.chain import ENTRY_TAG, entry_hash, genesis_hash, read_record
 
@@ -51,9 +49,7 @@ class ChainEntry(NamedTuple):
 Row = Sequence[Any]  # a ChainEntry, or a database record with the same five columns in the same order
 
 _TYPE_KEY = b',"event_type":"'
-_SEQ_BYTES = struct.Struct(">Q").pack
-_DIGEST = type(hashlib.sha256()).digest
-_COLUMNS = tuple(map(itemgetter, range(5)))  # chain_seq, event_type, record, prev_hash, hash
+_TYPE_END = b'","payload":'
 
 
 @dataclass(frozen=True)
@@ -146,7 +142,7 @@ class ChainVerifier:
     def _type_needle(self, event_type: str) -> bytes:
         needle = self._type_needles.get(event_type)
         if needle is None:
-            needle = _TYPE_KEY + event_type.encode() + b'","payload":'
+            needle = _TYPE_KEY + event_type.encode() + _TYPE_END
             self._type_needles[event_type] = needle
         return needle
 
@@ -164,41 +160,29 @@ class ChainVerifier:
             self._walk(rows[start : start + 1])  # the first entry, or the trusted one
             start += 1
         rest = rows[start:] if start else rows
-        if rest and not (self._routine() and self._take_intact(rest)):
-            self._walk(rest)
+        taken = self._take_intact(rest) if rest and self._routine() else 0
+        if taken < len(rest):
+            self._walk(rest[taken:])
 
-    def _take_intact(self, rows: list[Row]) -> bool:
-        """The hot path: check a whole batch column by column, in loops that run
-        in C, and take it when every entry passes; on any doubt leave the state
-        untouched for `_walk` to find the exact entry."""
-        # Columns by itemgetter, not zip(*rows): zip would allocate an iterator
-        # per row, enough allocations to set off a full garbage collection
-        # over every row the process holds.
-        seqs, event_types, records, prevs, digests = (tuple(map(column, rows)) for column in _COLUMNS)
-        first, count = self._expected, len(rows)
-        if seqs != tuple(range(first, first + count)):
-            return False
-        if prevs[0] != self._prev or prevs[1:] != digests[:-1]:
-            return False
-        if not all(map(bytes.endswith, records, repeat(self._session_suffix))):
-            return False
-        for event_type in set(event_types).difference(self._type_needles):
-            self._type_needle(event_type)
-        needles = map(self._type_needles.__getitem__, event_types)
-        if not all(map(bytes.startswith, records, needles, map(bytes.find, records, repeat(_TYPE_KEY)))):
-            return False
-        preimages = map(b"".join, zip(repeat(ENTRY_TAG), prevs, map(_SEQ_BYTES, seqs), records))
-        if tuple(map(_DIGEST, map(hashlib.sha256, preimages))) != digests:
-            return False
+    def _take_intact(self, rows: list[Row]) -> int:
+        """The hot path: take the leading entries that pass every per-entry
+        check (counted in C, audit_svc/_pagecheck.c) and every anchor among
+        them; return how many were taken. The rest is left to `_walk`, which
+        names the exact fault."""
+        first = self._expected
+        count = count_passing(rows, first, self._prev, ENTRY_TAG, self._session_suffix, _TYPE_KEY, _TYPE_END)
         vouched, checked, checkpoints = self._vouched, self._anchors_checked, self._anchors.checkpoints
         for seq in sorted(s for s in checkpoints if first <= s < first + count and s > vouched):
-            if checkpoints[seq].head_hash != digests[seq - first]:
-                return False
+            if checkpoints[seq].head_hash != rows[seq - first][4]:
+                count = seq - first  # the walker reports the rewritten stretch
+                break
             vouched, checked = seq, checked + 1
-        self._vouched, self._anchors_checked = vouched, checked
-        self._expected, self._prev = first + count, digests[-1]
-        self._length, self._head = max(self._length, first + count - 1), digests[-1]
-        return True
+        if count:
+            head = rows[count - 1][4]
+            self._vouched, self._anchors_checked = vouched, checked
+            self._expected, self._prev, self._head = first + count, head, head
+            self._length = max(self._length, first + count - 1)
+        return count
 
     def _walk(self, rows: Sequence[Row]) -> None:
         # Entry by entry: finds the exact first bad entry, and handles the

@@ -5,6 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
+# The audit verifier's hot path is C (audit_svc/_pagecheck.c): building it needs a
+# compiler and OpenSSL's headers. Debian's machines usually have both.
+if { ! command -v gcc >/dev/null 2>&1 || [ ! -e /usr/include/openssl/evp.h ]; } \
+  && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  echo "== installing gcc and libssl-dev to build the audit verifier's C module"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libssl-dev >/dev/null
+fi
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
@@ -32,5 +39,7 @@ else
 fi
 echo "== ruff"
 .venv/bin/ruff check .
+echo "== the C verifier's checks are each held by a test"
+.venv/bin/python scripts/pagecheck_mutants.py
 echo "== tests"
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -19,6 +19,7 @@ import pytest
 
 from aosiq.database import SERVICE_ROLES, create_database, start_embedded, with_database, with_user
 from aosiq.migrate import migrate
+from audit_svc.verify import ChainVerifier
 
 
 def run_sync(coro: Coroutine[Any, Any, Any]) -> Any:
@@ -84,3 +85,18 @@ def db(pg_admin_dsn: str, template_database: str) -> TestDatabase:
 
 
 pytest_plugins = ["tests.stack"]
+
+
+@pytest.fixture
+def walked_rows(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many rows each call of the verifier's entry-by-entry walk got: what
+    the compiled page check (audit_svc/_pagecheck.c) did not take."""
+    walked: list[int] = []
+    walk = ChainVerifier._walk
+
+    def counting_walk(self: ChainVerifier, rows: list) -> None:
+        walked.append(len(rows))
+        walk(self, rows)
+
+    monkeypatch.setattr(ChainVerifier, "_walk", counting_walk)
+    return walked

@@ -257,6 +257,18 @@ async def test_the_untouched_chain_verifies(chain: Chain) -> None:
     assert result.unanchored_entries == LENGTH - LAST_ANCHOR
 
 
+async def test_database_records_take_the_compiled_page_check(chain: Chain, walked_rows: list[int]) -> None:
+    """asyncpg's records go through audit_svc/_pagecheck.c as they are: only the
+    chain's first entry is walked in Python."""
+    conn = await asyncpg.connect(chain.admin_dsn)
+    try:
+        result = await chain.verify(conn)
+    finally:
+        await conn.close()
+    assert result.ok and result.length == LENGTH
+    assert sum(walked_rows) == 1
+
+
 async def test_every_mutation_before_the_last_anchor_is_detected(chain: Chain) -> None:
     rng = random.Random(8785)
     tried: Counter[str] = Counter()
