@@ -22,7 +22,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
-from aos_common.errors import DOMAIN, AosError
+from aos_common import tls
+from aos_common.errors import DOMAIN, AosError, InsufficientAuthority
 from aos_common.logs import log_fields
 
 log = logging.getLogger(__name__)
@@ -57,9 +58,23 @@ async def _refuse(context: grpc.aio.ServicerContext, method: str, exc: Exception
     await abort_with(context, AosError(f"internal error (reference {ref})"))
 
 
-def _wrap_unary(behavior: Callable[..., Awaitable[Any]], method: str) -> Callable[..., Awaitable[Any]]:
+def _check_caller(context: grpc.aio.ServicerContext, method: str) -> None:
+    """Over TLS, refuse a peer whose service may not call `method` (aos_common/tls.py)."""
+    allowed = tls.allowed_callers(method)
+    if allowed is None:
+        return
+    caller = tls.peer_service(context)
+    if caller not in allowed:
+        raise InsufficientAuthority(f"{method} may be called by {', '.join(sorted(allowed))}, not by {caller!r}")
+
+
+def _wrap_unary(
+    behavior: Callable[..., Awaitable[Any]], method: str, check_caller: bool
+) -> Callable[..., Awaitable[Any]]:
     async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
+            if check_caller:
+                _check_caller(context, method)
             return await behavior(request, context)
         except (asyncio.CancelledError, grpc.aio.AbortError):
             raise
@@ -69,9 +84,11 @@ def _wrap_unary(behavior: Callable[..., Awaitable[Any]], method: str) -> Callabl
     return wrapped
 
 
-def _wrap_stream(behavior: Callable[..., Any], method: str) -> Callable[..., Any]:
+def _wrap_stream(behavior: Callable[..., Any], method: str, check_caller: bool) -> Callable[..., Any]:
     async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
+            if check_caller:
+                _check_caller(context, method)
             async for item in behavior(request, context):
                 yield item
         except (asyncio.CancelledError, grpc.aio.AbortError):
@@ -83,7 +100,11 @@ def _wrap_stream(behavior: Callable[..., Any], method: str) -> Callable[..., Any
 
 
 class ErrorInterceptor(grpc.aio.ServerInterceptor):
-    """Applies the one error table to every RPC of the server."""
+    """Applies the one error table to every RPC of the server, and, on a server
+    behind mutual TLS, the table of who may call what."""
+
+    def __init__(self, check_callers: bool = False):
+        self._check_callers = check_callers
 
     async def intercept_service(
         self,
@@ -96,13 +117,13 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
         method = handler_call_details.method
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
-                _wrap_unary(handler.unary_unary, method),
+                _wrap_unary(handler.unary_unary, method, self._check_callers),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                _wrap_stream(handler.unary_stream, method),
+                _wrap_stream(handler.unary_stream, method, self._check_callers),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
@@ -112,13 +133,14 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
 Registrar = Callable[[grpc.aio.Server], Iterable[str]]
 
 
-def build_server(registrars: Iterable[Registrar], extra_interceptors: Iterable[Any] = ()) -> tuple[
-    grpc.aio.Server, health.aio.HealthServicer, list[str]
-]:
+def build_server(
+    registrars: Iterable[Registrar], extra_interceptors: Iterable[Any] = (), check_callers: bool = False
+) -> tuple[grpc.aio.Server, health.aio.HealthServicer, list[str]]:
     """A server with the shared interceptors; each registrar adds servicers and
-    returns the full names of the services it added."""
+    returns the full names of the services it added. `check_callers` is for a
+    server bound with TLS: each RPC then checks the peer's service."""
     server = grpc.aio.server(
-        interceptors=[aio_server_interceptor(), *extra_interceptors, ErrorInterceptor()],
+        interceptors=[aio_server_interceptor(), *extra_interceptors, ErrorInterceptor(check_callers)],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -136,10 +158,13 @@ def build_server(registrars: Iterable[Registrar], extra_interceptors: Iterable[A
     return server, health_servicer, names
 
 
-def bind(server: grpc.aio.Server, address: str) -> int:
-    """Bind, with a clear error when the port is taken."""
+def bind(server: grpc.aio.Server, address: str, identity: tls.ServiceTls | None = None) -> int:
+    """Bind (behind mutual TLS when given an identity), with a clear error when the port is taken."""
     try:
-        port = server.add_insecure_port(address)
+        if identity is None:
+            port = server.add_insecure_port(address)
+        else:
+            port = server.add_secure_port(address, identity.server_credentials())
     except RuntimeError as exc:
         raise SystemExit(f"cannot listen on {address}: {exc} (is the port taken?)") from exc
     if port == 0:

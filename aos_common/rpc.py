@@ -15,22 +15,27 @@ from google.rpc import error_details_pb2, status_pb2
 from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
 from aos_common.errors import DEFAULT_REASON_BY_CODE, REASON_CODES, AosError
+from aos_common.tls import ServiceTls
 
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
 
 
-def channel(address: str) -> grpc.aio.Channel:
-    """An insecure loopback/cluster channel with trace propagation."""
-    return grpc.aio.insecure_channel(
-        address,
-        interceptors=aio_client_interceptors(),
-        options=[
-            ("grpc.max_receive_message_length", 4 * 1024 * 1024),
-            ("grpc.enable_retries", 1),
-            ("grpc.keepalive_time_ms", 30_000),
-        ],
+CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", 4 * 1024 * 1024),
+    ("grpc.enable_retries", 1),
+    ("grpc.keepalive_time_ms", 30_000),
+]
+
+
+def channel(address: str, identity: ServiceTls | None = None) -> grpc.aio.Channel:
+    """A channel to another service with trace propagation: mutual TLS as
+    `identity` when given one (aos_common/tls.py), plaintext otherwise."""
+    if identity is None:
+        return grpc.aio.insecure_channel(address, interceptors=aio_client_interceptors(), options=CHANNEL_OPTIONS)
+    return grpc.aio.secure_channel(
+        address, identity.channel_credentials(), interceptors=aio_client_interceptors(), options=CHANNEL_OPTIONS
     )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -62,6 +64,23 @@ def migrate(
             typer.echo(f"applied {m.version:04d}_{m.name}")
     else:
         typer.echo("database is up to date")
+
+
+@app.command("tls-issue")
+def tls_issue(
+    directory: Annotated[Path, typer.Argument(help="Where to write ca.crt and one NAME.crt/NAME.key per service.")],
+    host: Annotated[list[str] | None, typer.Option(
+        "--host", help="Another name or address the services are reached at (repeatable); "
+        "each certificate always names its service, localhost, 127.0.0.1 and ::1.")] = None,
+) -> None:
+    """Issue the internal CA and a certificate per service, for mutual TLS between them.
+
+    Give each service AOS_TLS_CA_FILE=DIR/ca.crt, AOS_TLS_CERT_FILE=DIR/SERVICE.crt and
+    AOS_TLS_KEY_FILE=DIR/SERVICE.key (its own key only). `aosiq up` does this by itself."""
+    from aos_common import tls
+
+    tls.issue_local(directory, tls.SERVICES, [*tls.LOCAL_HOSTS, *(host or [])], reuse=False)
+    typer.echo(f"issued a CA and certificates for {', '.join(tls.SERVICES)} in {directory}")
 
 
 @app.command("fake-llm")

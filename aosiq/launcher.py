@@ -28,6 +28,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from aos_common import tls
 from aos_common.config import ConfigError, auth_mode, env_int
 from aos_common.logs import log_fields
 from aosiq import database
@@ -165,6 +166,11 @@ class Stack:
     def workspace(self) -> Path:
         return self.settings.home / "workspace"
 
+    @property
+    def tls_dir(self) -> Path:
+        """The internal CA's certificate and one certificate and key per service (aos_common/tls.py)."""
+        return self.settings.home / "secrets" / "tls"
+
     def runtime_info(self) -> dict[str, object]:
         operator_dsn = self.admin_dsn if self.embedded is not None else "(AOS_DATABASE_URL)"
         return {
@@ -176,6 +182,7 @@ class Stack:
             "kernel_address": self.addresses.get("kernel"),
             "policy_address": self.addresses.get("policy"),
             "audit_address": self.addresses.get("audit"),
+            "internal_tls_dir": str(self.tls_dir),
             "auth_mode": self.settings.auth_mode,
             "admin_token_file": str(self.settings.home / "admin.token"),
             "logs": str(self.settings.home / "logs"),
@@ -200,6 +207,7 @@ def service_env(stack: Stack, service: str, source: Mapping[str, str], dsns: Map
         env[f"AOS_{service.upper()}_LISTEN"] = stack.addresses[service]
         env[f"AOS_{service.upper()}_DATABASE_URL"] = dsns[service]
     env["AOS_POLICY_ADDRESS"] = stack.addresses["policy"]
+    env.update(tls.env_for(stack.tls_dir, service))
     env.update({k: source[k] for k in SERVICE_SETTINGS[service] if source.get(k)})
     if service == "audit":
         if not source.get("AOS_ANCHOR_ENDPOINT"):
@@ -235,8 +243,8 @@ def write_private(path: Path, text: str) -> None:
         handle.write(text)
 
 
-async def _grpc_ready(address: str, deadline: float) -> bool:
-    async with grpc.aio.insecure_channel(address) as channel:
+async def _grpc_ready(address: str, identity: tls.ServiceTls, deadline: float) -> bool:
+    async with grpc.aio.secure_channel(address, identity.channel_credentials()) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() < deadline:
             try:
@@ -249,13 +257,13 @@ async def _grpc_ready(address: str, deadline: float) -> bool:
     return False
 
 
-def wait_ready(child: Child, address: str, timeout: float = START_TIMEOUT_SECONDS) -> None:
+def wait_ready(child: Child, address: str, identity: tls.ServiceTls, timeout: float = START_TIMEOUT_SECONDS) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         code = child.exited()
         if code is not None:
             raise LaunchError(f"{child.name} exited with code {code} while starting; see {child.log_path}")
-        if asyncio.run(_grpc_ready(address, min(deadline, time.monotonic() + 2.0))):
+        if asyncio.run(_grpc_ready(address, identity, min(deadline, time.monotonic() + 2.0))):
             return
     raise LaunchError(f"{child.name} did not become ready within {timeout:.0f}s; see {child.log_path}")
 
@@ -308,6 +316,9 @@ class Launcher:
 
         for svc in ("audit", "policy", "kernel"):
             stack.addresses[svc] = self.settings.internal_listen.get(svc) or f"127.0.0.1:{free_port()}"
+        # Internal calls run over mutual TLS; the launcher has a certificate of its own to ask for health.
+        tls.issue_local(stack.tls_dir, [*SERVICE_ORDER, tls.LAUNCHER])
+        launcher_identity = tls.load(stack.tls_dir, tls.LAUNCHER)
 
         if not any(self.source.get(k) for k in PROVIDER_KEY_VARS):
             self._start_fake_llm(stack)
@@ -323,7 +334,7 @@ class Launcher:
             if svc == "gateway":
                 wait_http_ready(child, stack.runtime_info()["http_url"] + "/api/v1/health")
             else:
-                wait_ready(child, stack.addresses[svc])
+                wait_ready(child, stack.addresses[svc], launcher_identity)
         write_private(home / "runtime.json", json.dumps(stack.runtime_info(), indent=2) + "\n")
         return stack
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aos_common import config as env
+from aos_common.tls import ServiceTls
+from aos_common.tls import from_env as tls_from_env
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class AuditConfig:
     anchor_every_events: int = 100
     anchor_every_seconds: float = 10.0
     log_level: str = "INFO"
+    tls: ServiceTls | None = None
 
 
 def _home(source: Mapping[str, str]) -> Path:
@@ -73,6 +76,7 @@ def load(source: Mapping[str, str] | None = None) -> AuditConfig:
         database_url=env.env_str("AOS_AUDIT_DATABASE_URL", env=source),
         policy_address=env.env_str("AOS_POLICY_ADDRESS", env=source),
         auth_mode=env.auth_mode(source),
+        tls=tls_from_env(source),
         key_file=Path(env.env_str("AOS_AUDIT_KEY_FILE", str(home / "secrets" / "audit-anchor.key"), env=source)),
         anchor_dir=Path(env.env_str("AOS_ANCHOR_DIR", str(home / "anchors"), env=source)),
         s3=_s3(source),

@@ -66,7 +66,7 @@ async def create(config: AuditConfig, anchor_store: AnchorStore | None = None) -
     store = await AuditStore.open(config.database_url)
     anchorer = Anchorer(store, anchors, signer, config.anchor_every_events, config.anchor_every_seconds)
     auditor = Auditor(store, anchors, anchorer, {signer.key_id: signer.public_key})
-    policy_channel = channel(config.policy_address)
+    policy_channel = channel(config.policy_address, config.tls)
     verifier = TokenVerifier(policy_grpc.PolicyServiceStub(policy_channel))
 
     def register(server: grpc.aio.Server) -> Iterable[str]:
@@ -75,12 +75,13 @@ async def create(config: AuditConfig, anchor_store: AnchorStore | None = None) -
         status_pb2_grpc.add_StatusServiceServicer_to_server(StatusServicer(anchorer), server)
         return SERVICE_NAMES
 
-    server, health_servicer, _ = build_server([register])
-    port = bind(server, config.listen)
+    server, health_servicer, _ = build_server([register], check_callers=config.tls is not None)
+    port = bind(server, config.listen, config.tls)
     await anchorer.start()
     log.info(
         "audit service ready",
-        extra=log_fields(port=port, anchor_store=anchors.kind, key_id=signer.key_id, auth_mode=config.auth_mode),
+        extra=log_fields(port=port, anchor_store=anchors.kind, key_id=signer.key_id, auth_mode=config.auth_mode,
+                         internal_tls=config.tls is not None),
     )
     return AuditServer(server, health_servicer, port, anchorer, store, policy_channel)
 

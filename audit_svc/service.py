@@ -22,6 +22,7 @@ from aos.v1 import audit_pb2_grpc as pb_grpc
 from aos.v1 import common_pb2, health_pb2, status_pb2, status_pb2_grpc
 from aos_common.capabilities import PERM_AUDIT_READ, allows
 from aos_common.errors import InsufficientAuthority, InvalidArgument
+from aos_common.tls import peer_service
 from aos_common.verifier import TokenVerifier, caller_claims
 from audit_svc.anchoring import Anchorer
 from audit_svc.auditor import Auditor
@@ -74,6 +75,10 @@ class AuditWriterServicer(internal_grpc.AuditWriterServiceServicer):
     async def AppendEvent(
         self, request: internal_pb.AppendEventRequest, context: grpc.aio.ServicerContext
     ) -> internal_pb.AppendEventResponse:
+        caller = peer_service(context)
+        if caller is not None and request.actor.service != caller:
+            # Over mutual TLS the record's service is the caller's certificate, not its word.
+            raise InsufficientAuthority(f"the {caller} service cannot append in {request.actor.service!r}'s name")
         actor = Actor(request.actor.service, request.actor.subject, request.actor.jti)
         seq, digest = await self._auditor.append(request.session_id, request.event_type, actor, request.payload_json)
         return internal_pb.AppendEventResponse(chain_seq=seq, hash=digest.hex())

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from aos_common.config import auth_mode, env_float, env_int, env_str
+from aos_common.tls import ServiceTls
+from aos_common.tls import from_env as tls_from_env
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,7 @@ class GatewayConfig:
     # Per-backend deadline of the health check, so health answers even when a backend hangs.
     health_timeout_seconds: float
     log_level: str
+    tls: ServiceTls | None = None
 
 
 def load(env: Mapping[str, str] | None = None) -> GatewayConfig:
@@ -36,4 +39,5 @@ def load(env: Mapping[str, str] | None = None) -> GatewayConfig:
         backend_timeout_seconds=env_float("AOS_BACKEND_TIMEOUT_SECONDS", 30.0, env),
         health_timeout_seconds=env_float("AOS_HEALTH_TIMEOUT_SECONDS", 1.0, env),
         log_level=env_str("AOS_LOG_LEVEL", "INFO", env),
+        tls=tls_from_env(env),
     )

@@ -44,6 +44,7 @@ class Gateway:
         self.upstream = Upstream(
             BackendAddresses(config.kernel_address, config.policy_address, config.audit_address),
             config.backend_timeout_seconds,
+            config.tls,
         )
         verifier = TokenVerifier(policy_internal_pb2_grpc.PolicyServiceStub(self.upstream.channel_of("policy")))
         self.authenticator = Authenticator(config.auth_mode, verifier)
@@ -108,6 +109,7 @@ async def serve(config: GatewayConfig) -> None:
         kernel_address=config.kernel_address,
         policy_address=config.policy_address,
         audit_address=config.audit_address,
+        identity=config.tls,
     )
     gateway = Gateway(config, extra_routes=[Route("/ui", _to_dashboard), Mount("/ui", app=dashboard)])
     http_socket = listen_socket(config.http_host, config.http_port)
@@ -131,6 +133,7 @@ async def serve(config: GatewayConfig) -> None:
             http=f"{config.http_host}:{http_socket.getsockname()[1]}",
             grpc_port=grpc_port,
             auth_mode=config.auth_mode,
+            internal_tls=config.tls is not None,
         ),
     )
     stop_task = asyncio.create_task(stop.wait())

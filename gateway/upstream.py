@@ -16,6 +16,7 @@ from google.rpc import error_details_pb2, status_pb2
 
 from aos_common.errors import DOMAIN
 from aos_common.rpc import channel, reason_of
+from aos_common.tls import ServiceTls
 from gateway.errors import BackendError
 
 # Public service -> the backend that owns it (ARCHITECTURE.md §1).
@@ -79,12 +80,12 @@ def backend_error(error: grpc.aio.AioRpcError, backend: str, timeout: float | No
 class Upstream:
     """Channels to the three backends plus the methods the gateway answers itself."""
 
-    def __init__(self, addresses: BackendAddresses, timeout_seconds: float):
+    def __init__(self, addresses: BackendAddresses, timeout_seconds: float, identity: ServiceTls | None = None):
         self.timeout_seconds = timeout_seconds
         self._channels = {
-            "kernel": channel(addresses.kernel),
-            "policy": channel(addresses.policy),
-            "audit": channel(addresses.audit),
+            "kernel": channel(addresses.kernel, identity),
+            "policy": channel(addresses.policy, identity),
+            "audit": channel(addresses.audit, identity),
         }
         self._local: dict[str, LocalMethod] = {}
 

@@ -58,7 +58,8 @@ class Kernel:
 async def build(config: KernelConfig) -> Kernel:
     config.workspace.mkdir(parents=True, exist_ok=True)
     store = await Store.connect(config.database_url, max_size=max(4, config.workers + 3))
-    policy_channel, audit_channel = channel(config.policy_address), channel(config.audit_address)
+    policy_channel = channel(config.policy_address, config.tls)
+    audit_channel = channel(config.audit_address, config.tls)
     policy = policy_grpc.PolicyServiceStub(policy_channel)
     registry = builtin_registry()
     spawner = Spawner(policy, store)
@@ -122,8 +123,8 @@ async def serve(config: KernelConfig) -> None:
         return [agents_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name,
                 status_pb2.DESCRIPTOR.services_by_name["StatusService"].full_name]
 
-    server, health, names = build_server([register])
-    bind(server, config.listen)
+    server, health, names = build_server([register], check_callers=config.tls is not None)
+    bind(server, config.listen, config.tls)
     stop = asyncio.Event()
     reaper = Reaper(kernel.store, orphan_after_seconds=config.orphan_after_seconds,
                     interval_seconds=config.heartbeat_seconds)
@@ -138,7 +139,8 @@ async def serve(config: KernelConfig) -> None:
         await asyncio.gather(*background, return_exceptions=True)
         await kernel.close()
 
-    log.info("kernel listening", extra=log_fields(address=config.listen, workers=config.workers))
+    log.info("kernel listening", extra=log_fields(address=config.listen, workers=config.workers,
+                                                    internal_tls=config.tls is not None))
     await run_until_stopped(server, health, names, on_stop=on_stop)
 
 

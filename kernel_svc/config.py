@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aos_common.config import auth_mode, env_float, env_int, env_str
+from aos_common.tls import ServiceTls
+from aos_common.tls import from_env as tls_from_env
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class KernelConfig:
     # Crash-test hook (kernel_svc/failpoints.py); empty in production.
     failpoint: str = ""
     providers: ProviderSettings = field(default_factory=ProviderSettings)
+    tls: ServiceTls | None = None
 
 
 def _optional(name: str, env: Mapping[str, str] | None) -> str | None:
@@ -79,4 +82,5 @@ def load(env: Mapping[str, str] | None = None) -> KernelConfig:
             ollama_base_url=_optional("AOS_OLLAMA_BASE_URL", env),
             timeout_seconds=env_float("AOS_PROVIDER_TIMEOUT_SECONDS", 60.0, env),
         ),
+        tls=tls_from_env(env),
     )

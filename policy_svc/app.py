@@ -59,7 +59,7 @@ class Policy:
         keys.ensure()
         prices = PriceTable.load(config.price_table_file)
         store = await Store.connect(config.database_url)
-        audit_channel = channel(config.audit_address)
+        audit_channel = channel(config.audit_address, config.tls)
         audit = AuditLog(audit_channel)
         authority = TokenAuthority(keys, store, config.auth_mode)
         approvals = ApprovalDesk(store, audit)
@@ -121,10 +121,11 @@ class Policy:
 
 async def serve(config: PolicyConfig) -> None:
     policy = await Policy.build(config)
-    server, health, names = build_server([policy.register])
-    port = bind(server, config.listen)
+    server, health, names = build_server([policy.register], check_callers=config.tls is not None)
+    port = bind(server, config.listen, config.tls)
     log.info("policy service listening", extra=log_fields(address=config.listen, port=port,
-                                                          auth_mode=config.auth_mode, kid=policy.keys.current().kid))
+                                                          auth_mode=config.auth_mode, kid=policy.keys.current().kid,
+                                                          internal_tls=config.tls is not None))
     maintenance = asyncio.create_task(policy.maintain_forever())
 
     async def stop() -> None:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aos_common import config as env
+from aos_common.tls import ServiceTls
+from aos_common.tls import from_env as tls_from_env
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,7 @@ class PolicyConfig:
     # 0 disables automatic rotation; `python -m policy_svc rotate-key` always works.
     key_rotation_seconds: int = 0
     log_level: str = "INFO"
+    tls: ServiceTls | None = None
 
 
 def _default_key_dir(source: Mapping[str, str]) -> str:
@@ -51,6 +54,7 @@ def load(environ: Mapping[str, str] | None = None) -> PolicyConfig:
         audit_address=env.env_str("AOS_AUDIT_ADDRESS", None, source),
         key_dir=load_key_dir(source),
         auth_mode=env.auth_mode(source),
+        tls=tls_from_env(source),
         token_ttl_seconds=env.env_int("AOS_TOKEN_TTL_SECONDS", 3600, source, minimum=1),
         admin_token_ttl_seconds=env.env_int("AOS_ADMIN_TOKEN_TTL_SECONDS", 86400, source, minimum=1),
         approval_ttl_seconds=env.env_int("AOS_APPROVAL_TTL_SECONDS", 86400, source, minimum=1),

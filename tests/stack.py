@@ -22,9 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import grpc
 import httpx
 import pytest
 
+from aos_common import tls
 from aosiq.launcher import free_port
 from tests.conftest import TestDatabase
 
@@ -116,6 +118,14 @@ class RunningStack:
     @property
     def audit_address(self) -> str:
         return str(self.runtime()["audit_address"])
+
+    def identity(self, service: str) -> tls.ServiceTls:
+        """A certificate the stack's internal CA issued (`aosiq up` makes one per service)."""
+        return tls.load(Path(self.runtime()["internal_tls_dir"]), service)
+
+    def internal_channel(self, address: str, service: str) -> grpc.aio.Channel:
+        """A channel to an internal port, over mutual TLS as `service`."""
+        return grpc.aio.secure_channel(address, self.identity(service).channel_credentials())
 
     @property
     def fake_llm_url(self) -> str:

@@ -9,6 +9,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.templating import Jinja2Templates
 
+from aos_common.tls import ServiceTls
 from gateway.dashboard import present
 from gateway.dashboard.backends import Backends
 from gateway.dashboard.routes import Views
@@ -45,10 +46,13 @@ def create_dashboard(
     policy_address: str,
     audit_address: str,
     sessions: SessionStore | None = None,
+    identity: ServiceTls | None = None,
 ) -> Starlette:
     """The dashboard app. Mount it with `Mount("/ui", app=dashboard)`; on shutdown await
     `dashboard.state.backends.close()` (a mounted app's own lifespan never runs)."""
-    backends = Backends(kernel_address=kernel_address, policy_address=policy_address, audit_address=audit_address)
+    backends = Backends(
+        kernel_address=kernel_address, policy_address=policy_address, audit_address=audit_address, identity=identity
+    )
     views = Views(backends, sessions or SessionStore(), _templates(), str(HERE / "static"))
     app = Starlette(
         routes=views.routes(),

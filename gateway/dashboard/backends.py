@@ -13,6 +13,7 @@ import grpc
 
 from aos.v1 import agents_pb2, agents_pb2_grpc, approvals_pb2, approvals_pb2_grpc, audit_pb2, audit_pb2_grpc
 from aos_common.rpc import DEFAULT_TIMEOUT_SECONDS, bearer_metadata, call, channel
+from aos_common.tls import ServiceTls
 
 # Verification reads the whole chain and its anchors, so it gets longer than a lookup.
 VERIFY_TIMEOUT_SECONDS = 60.0
@@ -35,13 +36,16 @@ class AuditTrail:
 class Backends:
     """Stubs for the three backends; channels open on first use, inside the serving event loop."""
 
-    def __init__(self, *, kernel_address: str, policy_address: str, audit_address: str):
+    def __init__(
+        self, *, kernel_address: str, policy_address: str, audit_address: str, identity: ServiceTls | None = None
+    ):
         self._addresses = {"kernel": kernel_address, "policy": policy_address, "audit": audit_address}
+        self._identity = identity
         self._channels: dict[str, grpc.aio.Channel] = {}
 
     def _channel(self, backend: str) -> grpc.aio.Channel:
         if backend not in self._channels:
-            self._channels[backend] = channel(self._addresses[backend])
+            self._channels[backend] = channel(self._addresses[backend], self._identity)
         return self._channels[backend]
 
     def _approvals(self) -> approvals_pb2_grpc.ApprovalServiceStub:

@@ -38,6 +38,7 @@ from aos.v1 import (
 from aos_common.canonical import canonical_json
 from aos_common.errors import ApprovalArgsMismatch, NotFound, TokenExpired, Unauthenticated
 from aos_common.grpc_server import build_server
+from aos_common.tls import ServiceTls
 from gateway.dashboard import create_dashboard
 
 XSS = "<script>alert(1)</script><img src=x onerror=alert(1)>"
@@ -233,10 +234,11 @@ class FakeBackends:
         self._loop.close()
 
 
-def gateway_like_app(kernel_address: str, policy_address: str, audit_address: str) -> Starlette:
+def gateway_like_app(kernel_address: str, policy_address: str, audit_address: str,
+                     identity: ServiceTls | None = None) -> Starlette:
     """The dashboard mounted the way the gateway mounts it, channels closed at shutdown."""
     dashboard = create_dashboard(kernel_address=kernel_address, policy_address=policy_address,
-                                 audit_address=audit_address)
+                                 audit_address=audit_address, identity=identity)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette):

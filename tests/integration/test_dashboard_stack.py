@@ -35,7 +35,8 @@ def dashboard_base(stack: RunningStack) -> Iterator[str]:  # noqa: F811
     if served.status_code == 200 and 'name="login_nonce"' in served.text:
         yield stack.http_url
         return
-    app = gateway_like_app(stack.kernel_address, stack.policy_address, stack.audit_address)
+    app = gateway_like_app(stack.kernel_address, stack.policy_address, stack.audit_address,
+                           stack.identity("gateway"))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -14,7 +14,6 @@ import asyncio
 import uuid
 
 import asyncpg
-import grpc
 import httpx
 import pytest
 
@@ -79,7 +78,7 @@ def test_a_misrouted_llm_call_is_refused_and_audited(stack: RunningStack, client
     token = agent_token(stack, agent["agent_id"])
 
     async def authorize(target: str) -> pb.AuthorizeResponse:
-        async with grpc.aio.insecure_channel(stack.policy_address) as channel:
+        async with stack.internal_channel(stack.policy_address, "kernel") as channel:
             return await pb_grpc.PolicyServiceStub(channel).Authorize(pb.AuthorizeRequest(
                 token=token, kind=pb.SYSCALL_KIND_LLM_CALL, target=target, agent_id=agent["agent_id"],
                 model="aos-scripted", max_input_tokens=100, max_output_tokens=100), timeout=20)

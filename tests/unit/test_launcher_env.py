@@ -45,4 +45,14 @@ def test_each_secret_reaches_exactly_one_service(tmp_path: Path) -> None:
 
 def test_gateway_gets_no_database_and_no_signing_material(tmp_path: Path) -> None:
     env = service_env(make_stack(tmp_path), "gateway", SOURCE, DSNS)
+    env.pop("AOS_TLS_KEY_FILE")  # its own transport key (below), which signs nothing on record
     assert not any(key.endswith("DATABASE_URL") or "KEY" in key for key in env)
+
+
+def test_each_service_gets_its_own_tls_key_and_the_shared_ca(tmp_path: Path) -> None:
+    stack = make_stack(tmp_path)
+    envs = {svc: service_env(stack, svc, SOURCE, DSNS) for svc in ("audit", "policy", "kernel", "gateway")}
+    for svc, env in envs.items():
+        assert Path(env["AOS_TLS_KEY_FILE"]) == stack.tls_dir / f"{svc}.key"
+        assert Path(env["AOS_TLS_CERT_FILE"]) == stack.tls_dir / f"{svc}.crt"
+        assert Path(env["AOS_TLS_CA_FILE"]) == stack.tls_dir / "ca.crt"
