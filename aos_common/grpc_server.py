@@ -158,13 +158,13 @@ def build_server(
     return server, health_servicer, names
 
 
-def bind(server: grpc.aio.Server, address: str, identity: tls.ServiceTls | None = None) -> int:
-    """Bind (behind mutual TLS when given an identity), with a clear error when the port is taken."""
+def bind(server: grpc.aio.Server, address: str, credentials: grpc.ServerCredentials | None = None) -> int:
+    """Bind (over TLS when given credentials), with a clear error when the port is taken."""
     try:
-        if identity is None:
+        if credentials is None:
             port = server.add_insecure_port(address)
         else:
-            port = server.add_secure_port(address, identity.server_credentials())
+            port = server.add_secure_port(address, credentials)
     except RuntimeError as exc:
         raise SystemExit(f"cannot listen on {address}: {exc} (is the port taken?)") from exc
     if port == 0:

@@ -84,6 +84,11 @@ class ServiceTls:
         return "ServiceTls(...)"
 
 
+def server_credentials(identity: ServiceTls | None) -> grpc.ServerCredentials | None:
+    """What an internal port binds with: mutual TLS as `identity`, or None (plaintext)."""
+    return identity.server_credentials() if identity else None
+
+
 def from_env(env: Mapping[str, str] | None = None) -> ServiceTls | None:
     """The process's TLS identity, or None when no TLS setting is given."""
     source = os.environ if env is None else env

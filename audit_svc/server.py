@@ -14,6 +14,7 @@ from aos.v1 import audit_internal_pb2, audit_pb2, status_pb2, status_pb2_grpc
 from aos.v1 import audit_internal_pb2_grpc as internal_grpc
 from aos.v1 import audit_pb2_grpc as pb_grpc
 from aos.v1 import policy_internal_pb2_grpc as policy_grpc
+from aos_common import tls
 from aos_common.grpc_server import bind, build_server, run_until_stopped
 from aos_common.logs import log_fields, setup_logging
 from aos_common.rpc import channel
@@ -76,7 +77,7 @@ async def create(config: AuditConfig, anchor_store: AnchorStore | None = None) -
         return SERVICE_NAMES
 
     server, health_servicer, _ = build_server([register], check_callers=config.tls is not None)
-    port = bind(server, config.listen, config.tls)
+    port = bind(server, config.listen, tls.server_credentials(config.tls))
     await anchorer.start()
     log.info(
         "audit service ready",

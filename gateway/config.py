@@ -2,12 +2,44 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
-from aos_common.config import auth_mode, env_float, env_int, env_str
+from aos_common.config import ConfigError, auth_mode, env_float, env_int, env_str
 from aos_common.tls import ServiceTls
 from aos_common.tls import from_env as tls_from_env
+
+PUBLIC_CERT, PUBLIC_KEY = "AOS_PUBLIC_TLS_CERT_FILE", "AOS_PUBLIC_TLS_KEY_FILE"
+
+
+@dataclass(frozen=True)
+class PublicTls:
+    """The certificate (chain) and key the public ports serve TLS with."""
+
+    cert_file: Path
+    key_file: Path
+
+    def cert(self) -> bytes:
+        return self.cert_file.read_bytes()
+
+    def key(self) -> bytes:
+        return self.key_file.read_bytes()
+
+
+def load_public_tls(env: Mapping[str, str] | None = None) -> PublicTls | None:
+    """TLS on the public HTTP and gRPC ports: both settings, or neither (plaintext)."""
+    source = os.environ if env is None else env
+    cert, key = source.get(PUBLIC_CERT, ""), source.get(PUBLIC_KEY, "")
+    if not cert and not key:
+        return None
+    if not cert or not key:
+        raise ConfigError(f"public TLS needs both {PUBLIC_CERT} and {PUBLIC_KEY}")
+    for name, path in ((PUBLIC_CERT, cert), (PUBLIC_KEY, key)):
+        if not os.access(path, os.R_OK):
+            raise ConfigError(f"{name}: cannot read {path}")
+    return PublicTls(Path(cert), Path(key))
 
 
 @dataclass(frozen=True)
@@ -25,6 +57,7 @@ class GatewayConfig:
     health_timeout_seconds: float
     log_level: str
     tls: ServiceTls | None = None
+    public_tls: PublicTls | None = None
 
 
 def load(env: Mapping[str, str] | None = None) -> GatewayConfig:
@@ -40,4 +73,5 @@ def load(env: Mapping[str, str] | None = None) -> GatewayConfig:
         health_timeout_seconds=env_float("AOS_HEALTH_TIMEOUT_SECONDS", 1.0, env),
         log_level=env_str("AOS_LOG_LEVEL", "INFO", env),
         tls=tls_from_env(env),
+        public_tls=load_public_tls(env),
     )

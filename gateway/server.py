@@ -9,6 +9,7 @@ import signal
 import socket
 from collections.abc import Iterator, Sequence
 
+import grpc
 import uvicorn
 from grpc_health.v1 import health_pb2
 from starlette.responses import RedirectResponse
@@ -59,7 +60,13 @@ class Gateway:
         )
 
     def bind_grpc(self, host: str, port: int) -> int:
-        return bind(self.grpc_server, f"{_host_for_address(host)}:{port}")
+        address = f"{_host_for_address(host)}:{port}"
+        public_tls = self.config.public_tls
+        if public_tls is None:
+            return bind(self.grpc_server, address)
+        # Server-side TLS only: callers authenticate with their bearer token, as over plaintext.
+        credentials = grpc.ssl_server_credentials([(public_tls.key(), public_tls.cert())])
+        return bind(self.grpc_server, address, credentials)
 
     async def start_grpc(self) -> None:
         await self.grpc_server.start()
@@ -119,7 +126,11 @@ async def serve(config: GatewayConfig) -> None:
         http_socket.close()
         raise
     http = _EmbeddedUvicorn(
-        uvicorn.Config(gateway.app, log_config=None, access_log=False, lifespan="off", server_header=False)
+        uvicorn.Config(
+            gateway.app, log_config=None, access_log=False, lifespan="off", server_header=False,
+            ssl_certfile=str(config.public_tls.cert_file) if config.public_tls else None,
+            ssl_keyfile=str(config.public_tls.key_file) if config.public_tls else None,
+        )
     )
     await gateway.start_grpc()
     stop = asyncio.Event()
@@ -131,6 +142,7 @@ async def serve(config: GatewayConfig) -> None:
         "gateway listening",
         extra=log_fields(
             http=f"{config.http_host}:{http_socket.getsockname()[1]}",
+            public_tls=config.public_tls is not None,
             grpc_port=grpc_port,
             auth_mode=config.auth_mode,
             internal_tls=config.tls is not None,

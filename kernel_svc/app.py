@@ -14,6 +14,7 @@ from aos.v1 import agents_pb2, agents_pb2_grpc, status_pb2, status_pb2_grpc
 from aos.v1 import audit_internal_pb2_grpc as audit_grpc
 from aos.v1 import policy_internal_pb2 as policy_pb
 from aos.v1 import policy_internal_pb2_grpc as policy_grpc
+from aos_common import tls
 from aos_common.errors import AosError
 from aos_common.grpc_server import bind, build_server, run_until_stopped
 from aos_common.logs import log_fields
@@ -124,7 +125,7 @@ async def serve(config: KernelConfig) -> None:
                 status_pb2.DESCRIPTOR.services_by_name["StatusService"].full_name]
 
     server, health, names = build_server([register], check_callers=config.tls is not None)
-    bind(server, config.listen, config.tls)
+    bind(server, config.listen, tls.server_credentials(config.tls))
     stop = asyncio.Event()
     reaper = Reaper(kernel.store, orphan_after_seconds=config.orphan_after_seconds,
                     interval_seconds=config.heartbeat_seconds)

@@ -16,6 +16,7 @@ from aos.v1 import approvals_pb2_grpc as approvals_grpc
 from aos.v1 import policy_internal_pb2_grpc as policy_grpc
 from aos.v1 import status_pb2_grpc as status_grpc
 from aos.v1 import tokens_pb2_grpc as tokens_grpc
+from aos_common import tls
 from aos_common.errors import AosError
 from aos_common.grpc_server import bind, build_server, run_until_stopped
 from aos_common.logs import log_fields
@@ -122,7 +123,7 @@ class Policy:
 async def serve(config: PolicyConfig) -> None:
     policy = await Policy.build(config)
     server, health, names = build_server([policy.register], check_callers=config.tls is not None)
-    port = bind(server, config.listen, config.tls)
+    port = bind(server, config.listen, tls.server_credentials(config.tls))
     log.info("policy service listening", extra=log_fields(address=config.listen, port=port,
                                                           auth_mode=config.auth_mode, kid=policy.keys.current().kid,
                                                           internal_tls=config.tls is not None))

@@ -1,0 +1,33 @@
+"""The gateway's public TLS settings: both or neither, and readable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from aos_common.config import ConfigError
+from gateway.config import PUBLIC_CERT, PUBLIC_KEY, PublicTls, load_public_tls
+
+
+def test_no_setting_means_plaintext() -> None:
+    assert load_public_tls({}) is None
+
+
+def test_both_readable_files_turn_tls_on(tmp_path: Path) -> None:
+    (tmp_path / "c.pem").write_text("cert")
+    (tmp_path / "k.pem").write_text("key")
+    loaded = load_public_tls({PUBLIC_CERT: str(tmp_path / "c.pem"), PUBLIC_KEY: str(tmp_path / "k.pem")})
+    assert loaded == PublicTls(tmp_path / "c.pem", tmp_path / "k.pem")
+    assert loaded.cert() == b"cert" and loaded.key() == b"key"
+
+
+@pytest.mark.parametrize("given", [PUBLIC_CERT, PUBLIC_KEY])
+def test_half_a_setting_is_refused(given: str, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="needs both"):
+        load_public_tls({given: str(tmp_path)})
+
+
+def test_an_unreadable_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=f"{PUBLIC_KEY}: cannot read"):
+        load_public_tls({PUBLIC_CERT: str(tmp_path), PUBLIC_KEY: str(tmp_path / "missing.pem")})
