@@ -2,8 +2,9 @@
 
 Address: `--address`, else `AOS_GRPC_ADDRESS`, else `grpc_address` in
 `$AOS_HOME/runtime.json`, else `127.0.0.1:50051`. Token: `--token`, else
-`AOS_TOKEN`, else `$AOS_HOME/admin.token`. Errors become one line with the
-contract's reason code and a stable exit code.
+`AOS_TOKEN`, else `$AOS_HOME/admin.token`. With `AOS_GRPC_CA_FILE` set, the
+CLI speaks TLS and trusts that CA (a gateway given `AOS_PUBLIC_TLS_*`).
+Errors become one line with the contract's reason code and a stable exit code.
 """
 
 from __future__ import annotations
@@ -86,8 +87,21 @@ class Connection:
             raise to_aos_error(error, "gateway") from None
 
 
+def gateway_channel(address: str) -> grpc.aio.Channel:
+    """Plaintext, or TLS against the CA in `AOS_GRPC_CA_FILE`."""
+    ca_file = os.environ.get("AOS_GRPC_CA_FILE")
+    if not ca_file:
+        return grpc.aio.insecure_channel(address)
+    try:
+        roots = Path(ca_file).expanduser().read_bytes()
+    except OSError as exc:
+        print(f"error: AOS_GRPC_CA_FILE: cannot read {ca_file}: {exc.strerror}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE) from None
+    return grpc.aio.secure_channel(address, grpc.ssl_channel_credentials(root_certificates=roots))
+
+
 def connect(address: str | None = None, token: str | None = None) -> Connection:
-    channel = grpc.aio.insecure_channel(resolve_address(address))
+    channel = gateway_channel(resolve_address(address))
     return Connection(channel=channel, metadata=tuple(bearer_metadata(resolve_token(token))))
 
 

@@ -109,6 +109,15 @@ async def test_public_ports_serve_tls_when_given_a_certificate(backends, tmp_pat
             with pytest.raises(grpc.aio.AioRpcError) as refused:
                 await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
         assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+        cli = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "aosiq", "agents", "get", "a-7", "--json",
+            "--address", f"127.0.0.1:{grpc_port}", "--token", backends.keys.mint(),
+            cwd=ROOT, env={**os.environ, "AOS_GRPC_CA_FILE": str(tmp_path / "ca.crt")},
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(cli.communicate(), timeout=30)
+        assert cli.returncode == 0, err.decode()
+        assert json.loads(out)["agent_id"] == "a-7"
     finally:
         process.send_signal(signal.SIGTERM)
         await asyncio.wait_for(process.communicate(), timeout=10)
