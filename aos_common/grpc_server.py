@@ -134,13 +134,14 @@ Registrar = Callable[[grpc.aio.Server], Iterable[str]]
 
 
 def build_server(
-    registrars: Iterable[Registrar], extra_interceptors: Iterable[Any] = (), check_callers: bool = False
+    registrars: Iterable[Registrar], extra_interceptors: Iterable[Any] = (), identity: tls.ServiceTls | None = None
 ) -> tuple[grpc.aio.Server, health.aio.HealthServicer, list[str]]:
     """A server with the shared interceptors; each registrar adds servicers and
-    returns the full names of the services it added. `check_callers` is for a
-    server bound with TLS: each RPC then checks the peer's service."""
+    returns the full names of the services it added. A server with an internal
+    `identity` (bound with `tls.server_credentials(identity)`) checks each RPC's
+    caller against `tls.CALLERS`."""
     server = grpc.aio.server(
-        interceptors=[aio_server_interceptor(), *extra_interceptors, ErrorInterceptor(check_callers)],
+        interceptors=[aio_server_interceptor(), *extra_interceptors, ErrorInterceptor(identity is not None)],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),

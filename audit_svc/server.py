@@ -76,7 +76,7 @@ async def create(config: AuditConfig, anchor_store: AnchorStore | None = None) -
         status_pb2_grpc.add_StatusServiceServicer_to_server(StatusServicer(anchorer), server)
         return SERVICE_NAMES
 
-    server, health_servicer, _ = build_server([register], check_callers=config.tls is not None)
+    server, health_servicer, _ = build_server([register], identity=config.tls)
     port = bind(server, config.listen, tls.server_credentials(config.tls))
     await anchorer.start()
     log.info(

@@ -123,7 +123,6 @@ class ChainVerifier:
         self._now = now
         self._trusted = trusted
         self._session_suffix = b',"session_id":"' + session_id.encode() + b'"}'
-        self._type_needles: dict[str, bytes] = {}
         self._expected = trusted.chain_seq + 1 if trusted else 1
         self._prev = trusted.hash if trusted else genesis_hash(session_id)
         self._vouched = trusted.chain_seq if trusted else 0
@@ -139,18 +138,12 @@ class ChainVerifier:
     def _fail(self, seq: int, problem: str) -> None:
         self._bad, self._problem = seq, problem
 
-    def _type_needle(self, event_type: str) -> bytes:
-        needle = self._type_needles.get(event_type)
-        if needle is None:
-            needle = _TYPE_KEY + event_type.encode() + _TYPE_END
-            self._type_needles[event_type] = needle
-        return needle
-
-    def _type_matches(self, event_type: str, record: bytes) -> bool:
+    @staticmethod
+    def _type_matches(event_type: str, record: bytes) -> bool:
         # Records are canonical (keys sorted: actor, created_at, event_type,
         # ...) and strings cannot hold a bare quote, so the first `,"event_type":"`
         # is the top-level key - a payload that spells one out comes later.
-        return record.startswith(self._type_needle(event_type), record.find(_TYPE_KEY))
+        return record.startswith(_TYPE_KEY + event_type.encode() + _TYPE_END, record.find(_TYPE_KEY))
 
     def feed(self, rows: Sequence[Row]) -> None:
         """Check the next rows (ChainEntry tuples, or database records with the same columns)."""

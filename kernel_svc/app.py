@@ -124,7 +124,7 @@ async def serve(config: KernelConfig) -> None:
         return [agents_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name,
                 status_pb2.DESCRIPTOR.services_by_name["StatusService"].full_name]
 
-    server, health, names = build_server([register], check_callers=config.tls is not None)
+    server, health, names = build_server([register], identity=config.tls)
     bind(server, config.listen, tls.server_credentials(config.tls))
     stop = asyncio.Event()
     reaper = Reaper(kernel.store, orphan_after_seconds=config.orphan_after_seconds,

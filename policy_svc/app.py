@@ -122,7 +122,7 @@ class Policy:
 
 async def serve(config: PolicyConfig) -> None:
     policy = await Policy.build(config)
-    server, health, names = build_server([policy.register], check_callers=config.tls is not None)
+    server, health, names = build_server([policy.register], identity=config.tls)
     port = bind(server, config.listen, tls.server_credentials(config.tls))
     log.info("policy service listening", extra=log_fields(address=config.listen, port=port,
                                                           auth_mode=config.auth_mode, kid=policy.keys.current().kid,
