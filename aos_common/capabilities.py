@@ -18,6 +18,7 @@ PERM_AUDIT_READ = "audit.read"
 PERM_CLASSES_WRITE = "classes.write"
 PERM_TOKENS_ADMIN = "tokens.admin"
 PERM_AGENTS_SPAWN = "agents.spawn"
+PERM_AGENTS_READ = "agents.read"
 PERM_TOOLS_INVOKE = "tools.invoke"
 
 

@@ -52,6 +52,7 @@ CALLERS: Mapping[str, frozenset[str]] = {
     "/aos.v1.PolicyService/RenewAgentToken": frozenset({"kernel"}),
     "/aos.v1.PolicyService/RegisterTools": frozenset({"kernel"}),
     "/aos.v1.PolicyService/GetSessionCost": frozenset({"kernel"}),
+    "/aos.v1.PolicyService/RetireAgentTokens": frozenset({"kernel"}),
     "/aos.v1.PolicyService/GetJwks": _TOKEN_READERS,
     "/aos.v1.PolicyService/GetRevocations": _TOKEN_READERS,
     "/aos.v1.StatusService/GetStatus": frozenset({"gateway"}),

@@ -49,7 +49,7 @@ def mint(
     if as_json:
         typer.echo(message_json(minted))
         return
-    Console(stderr=True).print(f"jti {minted.jti}, grants {', '.join(minted.grants)}, "
+    Console(stderr=True).print(f"subject {minted.subject}, jti {minted.jti}, grants {', '.join(minted.grants)}, "
                                f"expires {_when(minted.expires_at)}")
     typer.echo(minted.token)
 

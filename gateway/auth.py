@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from aos_common.errors import AosError, Unauthenticated
 from aos_common.logs import log_fields
 from aos_common.tokens import Claims
-from aos_common.verifier import ANONYMOUS, TokenVerifier, bearer_from_metadata
+from aos_common.verifier import ANONYMOUS, TokenVerifier, bearer_from_metadata, operator_only
 
 log = logging.getLogger(__name__)
 
@@ -63,4 +63,4 @@ class Authenticator:
         token = bearer_from_metadata([("authorization", authorization)]) if authorization is not None else None
         if token is None:
             raise Unauthenticated("no authorization token was sent")
-        return await self._verifier.verify(token)
+        return operator_only(await self._verifier.verify(token))

@@ -27,6 +27,7 @@ from kernel_svc.failpoints import Failpoints
 from kernel_svc.invoking import ToolInvoker
 from kernel_svc.loop import AgentLoop, LoopSettings
 from kernel_svc.reaper import Reaper
+from kernel_svc.retirement import Retirement
 from kernel_svc.service import AgentService, StatusService
 from kernel_svc.spawning import Spawner
 from kernel_svc.store import Store
@@ -129,10 +130,12 @@ async def serve(config: KernelConfig) -> None:
     stop = asyncio.Event()
     reaper = Reaper(kernel.store, orphan_after_seconds=config.orphan_after_seconds,
                     interval_seconds=config.heartbeat_seconds)
+    retirement = Retirement(kernel.store, kernel.policy, interval_seconds=config.heartbeat_seconds)
     background = [
         asyncio.create_task(register_tools(kernel.policy, kernel.registry, stop)),
         asyncio.create_task(kernel.workers.work_until(stop)),
         asyncio.create_task(reaper.patrol(stop)),
+        asyncio.create_task(retirement.patrol(stop)),
     ]
 
     async def on_stop() -> None:

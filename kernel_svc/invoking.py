@@ -19,6 +19,7 @@ from aos_common.errors import REASON_CODES, AosError, InsufficientAuthority, Inv
 from aos_common.logs import log_fields
 from aos_common.tokens import Claims
 from kernel_svc import states
+from kernel_svc.readers import require_visible
 from kernel_svc.store import Store
 from kernel_svc.syscalls import ALLOW, PENDING, TOOL_CALL, Caller, SyscallBoundary
 from kernel_svc.tools.registry import ToolContext, ToolRegistry
@@ -67,7 +68,7 @@ class ToolInvoker:
         tool.validate(args)
         canonical = canonical_json(args).decode()
         digest = sha256_hex(canonical.encode())
-        agent = await self._store.get_agent(agent_id)
+        agent = require_visible(operator, await self._store.get_agent(agent_id))
         if agent.state in states.TERMINAL_STATES:
             raise InvalidTransition(f"agent {agent.id} is {agent.state}; tools can be invoked only for a live agent")
         caller = Caller(agent.id, agent.session_id, agent.token, agent.epoch)

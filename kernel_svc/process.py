@@ -31,6 +31,8 @@ class AgentProcess:
     cost_usd: float
     created_at: datetime
     updated_at: datetime
+    # The operator subject whose SpawnAgent started this agent's tree.
+    created_by: str = ""
 
     @property
     def epoch(self) -> int:
@@ -53,3 +55,4 @@ class NewAgent:
     token: str = field(repr=False)
     token_jti: str
     token_expires_at_unix: int
+    created_by: str = ""

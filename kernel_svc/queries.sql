@@ -4,19 +4,33 @@
 -- name: insert_agent
 INSERT INTO kernel.agent_processes
     (id, session_id, parent_id, agent_class, backend, model, state, task, grants,
-     token, token_jti, token_expires_at)
-VALUES ($1, $2, $3, $4, $5, $6, 'runnable', $7, $8, $9, $10, to_timestamp($11))
+     token, token_jti, token_expires_at, created_by)
+VALUES ($1, $2, $3, $4, $5, $6, 'runnable', $7, $8, $9, $10, to_timestamp($11), $12)
 RETURNING *;
 
 -- name: get_agent
 SELECT * FROM kernel.agent_processes WHERE id = $1;
 
+-- $4 NULL lists every agent; a subject lists only the agents that subject created.
 -- name: list_agents
 SELECT * FROM kernel.agent_processes
 WHERE ($1::text = '' OR state = $1)
   AND ($2::text = '' OR session_id = $2)
+  AND ($4::text IS NULL OR created_by = $4)
 ORDER BY created_at DESC, id
 LIMIT $3;
+
+-- Ended agents whose token policy has not yet revoked, oldest end first.
+-- name: unrevoked_ends
+SELECT id, token_jti FROM kernel.agent_processes
+WHERE token_revoked_at IS NULL
+  AND state IN ('completed', 'failed', 'abandoned_ungrounded', 'cancelled')
+ORDER BY updated_at
+LIMIT $1;
+
+-- name: mark_tokens_revoked
+UPDATE kernel.agent_processes SET token_revoked_at = now()
+WHERE id = ANY ($1::uuid[]) AND token_revoked_at IS NULL;
 
 -- A state change. $3 (the fencing epoch) is set for worker writes: a worker
 -- whose claim was superseded matches zero rows. Nullable parameters leave the

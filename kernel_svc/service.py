@@ -25,6 +25,7 @@ from kernel_svc.audit import AuditClient, state_change
 from kernel_svc.checkpoint import PENDING, Checkpoint
 from kernel_svc.invoking import ToolInvoker
 from kernel_svc.process import AgentProcess
+from kernel_svc.readers import owner_filter, require_visible
 from kernel_svc.spawning import Spawner
 from kernel_svc.store import Store
 
@@ -113,7 +114,7 @@ class AgentService(pb_grpc.AgentServiceServicer):
 
     async def SpawnAgent(self, request: pb.SpawnAgentRequest, context: grpc.aio.ServicerContext
                          ) -> pb.SpawnAgentResponse:
-        _, token = await self._caller(context)
+        claims, token = await self._caller(context)
         validate_spawn(request)
         # Policy verifies the caller's token itself and narrows the grants; a refusal
         # propagates before any row exists.
@@ -123,34 +124,37 @@ class AgentService(pb_grpc.AgentServiceServicer):
             task=request.task,
             grants=list(request.grants),
             session_id=request.session_id,
+            created_by=claims.subject,
         )
         return pb.SpawnAgentResponse(agent=agent_to_pb(agent))
 
     async def GetAgent(self, request: pb.GetAgentRequest, context: grpc.aio.ServicerContext) -> pb.GetAgentResponse:
-        await self._caller(context)
-        return pb.GetAgentResponse(agent=agent_to_pb(await self._store.get_agent(_agent_id(request.agent_id))))
+        claims, _ = await self._caller(context)
+        agent = require_visible(claims, await self._store.get_agent(_agent_id(request.agent_id)))
+        return pb.GetAgentResponse(agent=agent_to_pb(agent))
 
     async def ListAgents(self, request: pb.ListAgentsRequest, context: grpc.aio.ServicerContext
                          ) -> pb.ListAgentsResponse:
-        await self._caller(context)
+        claims, _ = await self._caller(context)
         if request.state and request.state not in states.ALL_STATES:
             raise InvalidArgument(f"state must be one of {', '.join(states.ALL_STATES)}")
         if request.limit < 0:
             raise InvalidArgument("limit must not be negative")
         limit = min(request.limit or DEFAULT_LIST, MAX_LIST)
-        agents = await self._store.list_agents(request.state, request.session_id, limit)
+        agents = await self._store.list_agents(request.state, request.session_id, limit, owner_filter(claims))
         return pb.ListAgentsResponse(agents=[agent_to_pb(a) for a in agents])
 
     async def CancelAgent(self, request: pb.CancelAgentRequest, context: grpc.aio.ServicerContext
                           ) -> pb.CancelAgentResponse:
         claims, _ = await self._caller(context)
         self._require_operator(claims)
+        agent_id = require_visible(claims, await self._store.get_agent(_agent_id(request.agent_id))).id
 
         async def record(before: AgentProcess, after: AgentProcess) -> None:
             await self._audit.append_for_operator(after.session_id, events.AGENT_STATE_CHANGED, claims,
                                                   state_change(before, after))
 
-        agent = await self._store.transition(_agent_id(request.agent_id), states.CANCELLED,
+        agent = await self._store.transition(agent_id, states.CANCELLED,
                                              error=("CANCELLED", f"cancelled by {claims.subject}"), record=record)
         return pb.CancelAgentResponse(agent=agent_to_pb(agent))
 
@@ -158,7 +162,7 @@ class AgentService(pb_grpc.AgentServiceServicer):
                          ) -> pb.RenewAgentResponse:
         claims, token = await self._caller(context)
         self._require_operator(claims)
-        agent = await self._store.get_agent(_agent_id(request.agent_id))
+        agent = require_visible(claims, await self._store.get_agent(_agent_id(request.agent_id)))
         if agent.state != states.SUSPENDED_TOKEN_EXPIRED:
             raise InvalidTransition(f"agent {agent.id} is {agent.state}; only a suspended_token_expired agent "
                                     "can be renewed")

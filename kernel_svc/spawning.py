@@ -32,6 +32,7 @@ class Spawner:
         grants: Sequence[str],
         session_id: str = "",
         parent_id: str = "",
+        created_by: str = "",
     ) -> AgentProcess:
         agent_id = str(uuid.uuid4())
         minted = await call(
@@ -61,6 +62,7 @@ class Spawner:
                 token=minted.token,
                 token_jti=minted.jti,
                 token_expires_at_unix=minted.expires_at_unix,
+                created_by=created_by,
             )
         )
 
@@ -80,5 +82,6 @@ class ChildrenOf:
             grants=grants,
             session_id=self.parent.session_id,
             parent_id=self.parent.id,
+            created_by=self.parent.created_by,
         )
         return child.id

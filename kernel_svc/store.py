@@ -77,6 +77,7 @@ def _to_agent(row: asyncpg.Record) -> AgentProcess:
         cost_usd=float(row["cost_usd"]),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        created_by=row["created_by"],
     )
 
 
@@ -156,6 +157,7 @@ class Store:
             agent.token,
             agent.token_jti,
             agent.token_expires_at_unix,
+            agent.created_by,
         )
         assert row is not None
         return _to_agent(row)
@@ -166,8 +168,18 @@ class Store:
             raise NotFound(f"agent {agent_id} not found")
         return _to_agent(row)
 
-    async def list_agents(self, state: str = "", session_id: str = "", limit: int = 100) -> list[AgentProcess]:
-        return [_to_agent(r) for r in await self._fetch("list_agents", state, session_id, limit)]
+    async def list_agents(self, state: str = "", session_id: str = "", limit: int = 100,
+                          created_by: str | None = None) -> list[AgentProcess]:
+        """Newest first; with `created_by`, only the agents that subject created."""
+        rows = await self._fetch("list_agents", state, session_id, limit, created_by)
+        return [_to_agent(r) for r in rows]
+
+    async def unrevoked_ends(self, limit: int = 100) -> list[tuple[str, str]]:
+        """(agent id, token jti) of ended agents whose token is not yet revoked."""
+        return [(str(r["id"]), r["token_jti"]) for r in await self._fetch("unrevoked_ends", limit)]
+
+    async def mark_tokens_revoked(self, agent_ids: Sequence[str]) -> None:
+        await self._execute("mark_tokens_revoked", [_uuid(a) for a in agent_ids])
 
     async def transition(
         self,

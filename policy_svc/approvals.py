@@ -14,8 +14,15 @@ import uuid
 from typing import Any
 
 from aos_common import events
-from aos_common.capabilities import PERM_APPROVALS_DECIDE, PERM_APPROVALS_READ
-from aos_common.errors import ApprovalArgsMismatch, InvalidArgument, InvalidTransition, NotFound, Unavailable
+from aos_common.capabilities import PERM_APPROVALS_DECIDE, PERM_APPROVALS_READ, allows
+from aos_common.errors import (
+    ApprovalArgsMismatch,
+    InsufficientAuthority,
+    InvalidArgument,
+    InvalidTransition,
+    NotFound,
+    Unavailable,
+)
 from aos_common.tokens import Claims
 from policy_svc.audit import AuditLog
 from policy_svc.permissions import require_operator
@@ -49,6 +56,20 @@ def check_uuid(value: str, what: str) -> str:
 def effective_state(row: dict[str, Any]) -> str:
     """A pending approval past its expiry is expired, whether or not the row says so yet."""
     return "expired" if row["state"] == "pending" and row["past_expiry"] else row["state"]
+
+
+def require_decider(caller: Claims) -> None:
+    """Deciding needs `approvals.decide` and `approvals.read`: nobody decides
+    what they may not see."""
+    require_operator(caller, PERM_APPROVALS_DECIDE)
+    require_operator(caller, PERM_APPROVALS_READ)
+
+
+def require_authority_over(caller: Claims, row: dict[str, Any]) -> None:
+    """A decider must hold the tool the approval is for: approving lends the
+    agent an effect, and nobody lends what they do not hold."""
+    if not allows(caller.capabilities, row["tool"]):
+        raise InsufficientAuthority(f"deciding this approval needs a token that holds {row['tool']!r}")
 
 
 def approval_payload(row: dict[str, Any]) -> dict[str, Any]:
@@ -96,13 +117,13 @@ class ApprovalDesk:
 
     async def approve(self, caller: Claims, approval_id: str, args_hash: str) -> dict[str, Any]:
         """Approve exactly the args whose hash the operator was shown."""
-        require_operator(caller, PERM_APPROVALS_DECIDE)
+        require_decider(caller)
         if not HASH_PATTERN.match(args_hash):
             raise InvalidArgument("args_hash must be the 64-character lowercase hex SHA-256 shown with the approval")
         return await self._decide(caller, check_uuid(approval_id, "approval_id"), "approved", args_hash, "")
 
     async def deny(self, caller: Claims, approval_id: str, reason: str) -> dict[str, Any]:
-        require_operator(caller, PERM_APPROVALS_DECIDE)
+        require_decider(caller)
         if len(reason) > MAX_REASON_CHARS:
             raise InvalidArgument(f"reason must be at most {MAX_REASON_CHARS} characters")
         return await self._decide(caller, check_uuid(approval_id, "approval_id"), "denied", None,
@@ -115,6 +136,7 @@ class ApprovalDesk:
             row = await tx.get_approval(approval_id, for_update=True)
             if row is None:
                 raise NotFound(f"no approval {approval_id}")
+            require_authority_over(caller, row)
             if args_hash is not None and row["args_hash"] != args_hash:
                 raise ApprovalArgsMismatch("args_hash differs from the arguments this approval is bound to")
             current = effective_state(row)

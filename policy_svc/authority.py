@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from aos_common.errors import Unauthenticated
 from aos_common.tokens import Claims, kid_of
-from aos_common.verifier import ANONYMOUS
+from aos_common.verifier import ANONYMOUS, operator_only
 from policy_svc.capability import (
     TokenRecord,
     bearer_or_anonymous,
@@ -61,9 +61,10 @@ class TokenAuthority:
         return await self._store.revoked_unexpired()
 
     async def caller(self, metadata: Sequence[tuple[str, str | bytes]] | None) -> Claims:
-        """The RPC's caller from its bearer metadata (ANONYMOUS only outside enforced mode)."""
+        """The operator calling a public RPC, from its bearer metadata (ANONYMOUS
+        only outside enforced mode); agent tokens are refused."""
         token = bearer_or_anonymous(metadata, self.auth_mode)
-        return ANONYMOUS if token is None else await self.verify(token)
+        return ANONYMOUS if token is None else operator_only(await self.verify(token))
 
     async def caller_from_token(self, token: str) -> Claims:
         """The caller named by a token field (MintAgentToken, RenewAgentToken)."""

@@ -17,7 +17,22 @@ from policy_svc.permissions import require_operator
 from policy_svc.store import Store
 
 SUBJECT_PATTERN = re.compile(r"^[A-Za-z0-9_.@:+-]{1,128}$")
+# A minted subject is "<minter>/<requested>": '/' never appears in a requested
+# name, so a subject names its whole minting line and cannot be taken by another.
+SUBJECT_SEPARATOR = "/"
+MAX_SUBJECT_CHARS = 512
 MAX_OPERATOR_TTL_SECONDS = 365 * 86400
+
+
+def minted_subject(minter: Claims, requested: str) -> str:
+    """The subject a token minted by `minter` for `requested` carries."""
+    if not SUBJECT_PATTERN.match(requested) or requested.startswith(AGENT_SUBJECT_PREFIX):
+        raise InvalidArgument("subject must be 1-128 characters of [A-Za-z0-9_.@:+-] and not start 'agent:'")
+    subject = f"{minter.subject}{SUBJECT_SEPARATOR}{requested}"
+    if len(subject) > MAX_SUBJECT_CHARS:
+        raise InvalidArgument(f"the minted subject {subject[:64]!r}... would pass {MAX_SUBJECT_CHARS} characters; "
+                              "mint from a token nearer the root")
+    return subject
 
 
 class Operators:
@@ -29,10 +44,10 @@ class Operators:
 
     async def mint_token(self, caller: Claims, subject: str, grants: list[str], backends: list[str],
                          ttl_seconds: int) -> tuple[str, Claims]:
-        """A caller token never broader, nor longer-lived, than the caller's own."""
+        """A caller token never broader, nor longer-lived, than the caller's own,
+        for a subject in the caller's namespace."""
         require_operator(caller)
-        if not SUBJECT_PATTERN.match(subject) or subject.startswith(AGENT_SUBJECT_PREFIX):
-            raise InvalidArgument("subject must be 1-128 characters of [A-Za-z0-9_.@:+-] and not start 'agent:'")
+        subject = minted_subject(caller, subject)
         if ttl_seconds < 0 or ttl_seconds > MAX_OPERATOR_TTL_SECONDS:
             raise InvalidArgument(f"ttl_seconds must be between 0 and {MAX_OPERATOR_TTL_SECONDS}")
         issued = now()

@@ -184,6 +184,11 @@ class PolicyServicer(policy_grpc.PolicyServiceServicer):
         ]
         return policy_pb.RegisterToolsResponse(registered=await self._syscalls.register_tools(tools))
 
+    async def RetireAgentTokens(self, request: policy_pb.RetireAgentTokensRequest,
+                                context: grpc.aio.ServicerContext) -> policy_pb.RetireAgentTokensResponse:
+        revoked = await self._agent_tokens.retire(list(request.jtis))
+        return policy_pb.RetireAgentTokensResponse(revoked_count=revoked)
+
     async def GetSessionCost(self, request: policy_pb.GetSessionCostRequest, context: grpc.aio.ServicerContext,
                              ) -> policy_pb.GetSessionCostResponse:
         ledger = await self._syscalls.session_cost(request.session_id)
@@ -214,7 +219,7 @@ class TokenServicer(tokens_grpc.TokenServiceServicer):
         token, claims = await self._operators.mint_token(caller, request.subject, list(request.grants),
                                                          list(request.backends), request.ttl_seconds)
         return tokens_pb.MintTokenResponse(token=token, jti=claims.jti, expires_at=_timestamp(claims.expires_at),
-                                           grants=sorted(claims.capabilities))
+                                           grants=sorted(claims.capabilities), subject=claims.subject)
 
     async def ListTokens(self, request: tokens_pb.ListTokensRequest, context: grpc.aio.ServicerContext,
                          ) -> tokens_pb.ListTokensResponse:

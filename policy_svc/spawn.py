@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aos_common import events
@@ -24,6 +25,7 @@ from policy_svc.permissions import require_operator
 from policy_svc.store import Store
 
 AGENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+MAX_RETIRE_BATCH = 100
 
 
 @dataclass(frozen=True)
@@ -140,3 +142,30 @@ class AgentTokens:
                 "expires_at": claims.expires_at,
             })
         return AgentToken(token, claims, agent_class)
+
+    async def retire(self, jtis: Sequence[str]) -> int:
+        """Revoke the tokens of agents that ended, and every token descended from
+        them: an ended agent lends no authority, nor do the children it made.
+        Returns how many tokens were newly revoked; a jti already revoked (a
+        retry) or never minted here is skipped."""
+        if len(jtis) > MAX_RETIRE_BATCH:
+            raise InvalidArgument(f"at most {MAX_RETIRE_BATCH} tokens may be retired at once")
+        revoked_count = 0
+        for jti in dict.fromkeys(jtis):
+            lineage = await self._store.token_lineage(jti)
+            if not lineage or lineage[0].revoked:
+                continue
+            record = lineage[0]
+            if record.kind != "agent":
+                raise InvalidArgument(f"token {jti[:64]!r} is not an agent's; operator tokens are revoked by operators")
+            async with self._store.transaction() as tx:
+                revoked = await tx.revoke_subtree(jti)
+                await self._audit.append(record.session_id, events.TOKEN_REVOKED, None, {
+                    "jti": jti,
+                    "agent_id": record.agent_id,
+                    "why": "agent ended",
+                    "revoked_count": len(revoked),
+                    "revoked_jtis": revoked[:100],
+                })
+            revoked_count += len(revoked)
+        return revoked_count

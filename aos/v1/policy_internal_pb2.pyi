@@ -177,6 +177,18 @@ class RenewAgentTokenResponse(_message.Message):
     expires_at_unix: int
     def __init__(self, token: _Optional[str] = ..., jti: _Optional[str] = ..., expires_at_unix: _Optional[int] = ...) -> None: ...
 
+class RetireAgentTokensRequest(_message.Message):
+    __slots__ = ("jtis",)
+    JTIS_FIELD_NUMBER: _ClassVar[int]
+    jtis: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, jtis: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class RetireAgentTokensResponse(_message.Message):
+    __slots__ = ("revoked_count",)
+    REVOKED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    revoked_count: int
+    def __init__(self, revoked_count: _Optional[int] = ...) -> None: ...
+
 class ToolSpec(_message.Message):
     __slots__ = ("name", "reversible", "blast_radius", "idempotent", "args_schema_json")
     NAME_FIELD_NUMBER: _ClassVar[int]

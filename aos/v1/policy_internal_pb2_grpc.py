@@ -77,6 +77,11 @@ class PolicyServiceStub:
                 request_serializer=aos_dot_v1_dot_policy__internal__pb2.GetSessionCostRequest.SerializeToString,
                 response_deserializer=aos_dot_v1_dot_policy__internal__pb2.GetSessionCostResponse.FromString,
                 _registered_method=True)
+        self.RetireAgentTokens = channel.unary_unary(
+                '/aos.v1.PolicyService/RetireAgentTokens',
+                request_serializer=aos_dot_v1_dot_policy__internal__pb2.RetireAgentTokensRequest.SerializeToString,
+                response_deserializer=aos_dot_v1_dot_policy__internal__pb2.RetireAgentTokensResponse.FromString,
+                _registered_method=True)
 
 
 class PolicyServiceServicer:
@@ -143,6 +148,13 @@ class PolicyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RetireAgentTokens(self, request, context):
+        """Revoke the tokens of agents that ended, with every token descended from them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PolicyServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -185,6 +197,11 @@ def add_PolicyServiceServicer_to_server(servicer, server):
                     servicer.GetSessionCost,
                     request_deserializer=aos_dot_v1_dot_policy__internal__pb2.GetSessionCostRequest.FromString,
                     response_serializer=aos_dot_v1_dot_policy__internal__pb2.GetSessionCostResponse.SerializeToString,
+            ),
+            'RetireAgentTokens': grpc.unary_unary_rpc_method_handler(
+                    servicer.RetireAgentTokens,
+                    request_deserializer=aos_dot_v1_dot_policy__internal__pb2.RetireAgentTokensRequest.FromString,
+                    response_serializer=aos_dot_v1_dot_policy__internal__pb2.RetireAgentTokensResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -406,6 +423,33 @@ class PolicyService:
             '/aos.v1.PolicyService/GetSessionCost',
             aos_dot_v1_dot_policy__internal__pb2.GetSessionCostRequest.SerializeToString,
             aos_dot_v1_dot_policy__internal__pb2.GetSessionCostResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RetireAgentTokens(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aos.v1.PolicyService/RetireAgentTokens',
+            aos_dot_v1_dot_policy__internal__pb2.RetireAgentTokensRequest.SerializeToString,
+            aos_dot_v1_dot_policy__internal__pb2.RetireAgentTokensResponse.FromString,
             options,
             channel_credentials,
             insecure,

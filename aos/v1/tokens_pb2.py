@@ -26,7 +26,7 @@ from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x61os/v1/tokens.proto\x12\x06\x61os.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf1\x01\n\tTokenInfo\x12\x0b\n\x03jti\x18\x01 \x01(\t\x12\x12\n\nparent_jti\x18\x02 \x01(\t\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x0e\n\x06grants\x18\x05 \x03(\t\x12\x10\n\x08\x62\x61\x63kends\x18\x06 \x03(\t\x12\x12\n\nsession_id\x18\x07 \x01(\t\x12-\n\tissued_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07revoked\x18\n \x01(\x08\"Z\n\x10MintTokenRequest\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x0e\n\x06grants\x18\x02 \x03(\t\x12\x13\n\x0bttl_seconds\x18\x03 \x01(\x05\x12\x10\n\x08\x62\x61\x63kends\x18\x04 \x03(\t\"o\n\x11MintTokenResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12\x0b\n\x03jti\x18\x02 \x01(\t\x12.\n\nexpires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06grants\x18\x04 \x03(\t\",\n\x11ListTokensRequest\x12\x17\n\x0finclude_revoked\x18\x01 \x01(\x08\"7\n\x12ListTokensResponse\x12!\n\x06tokens\x18\x01 \x03(\x0b\x32\x11.aos.v1.TokenInfo\"!\n\x12RevokeTokenRequest\x12\x0b\n\x03jti\x18\x01 \x01(\t\",\n\x13RevokeTokenResponse\x12\x15\n\rrevoked_count\x18\x01 \x01(\x05\x32\xb8\x02\n\x0cTokenService\x12[\n\tMintToken\x12\x18.aos.v1.MintTokenRequest\x1a\x19.aos.v1.MintTokenResponse\"\x19\x82\xd3\xe4\x93\x02\x13\"\x0e/api/v1/tokens:\x01*\x12[\n\nListTokens\x12\x19.aos.v1.ListTokensRequest\x1a\x1a.aos.v1.ListTokensResponse\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/api/v1/tokens\x12n\n\x0bRevokeToken\x12\x1a.aos.v1.RevokeTokenRequest\x1a\x1b.aos.v1.RevokeTokenResponse\"&\x82\xd3\xe4\x93\x02 \"\x1b/api/v1/tokens/{jti}:revoke:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x61os/v1/tokens.proto\x12\x06\x61os.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf1\x01\n\tTokenInfo\x12\x0b\n\x03jti\x18\x01 \x01(\t\x12\x12\n\nparent_jti\x18\x02 \x01(\t\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x0e\n\x06grants\x18\x05 \x03(\t\x12\x10\n\x08\x62\x61\x63kends\x18\x06 \x03(\t\x12\x12\n\nsession_id\x18\x07 \x01(\t\x12-\n\tissued_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07revoked\x18\n \x01(\x08\"Z\n\x10MintTokenRequest\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x0e\n\x06grants\x18\x02 \x03(\t\x12\x13\n\x0bttl_seconds\x18\x03 \x01(\x05\x12\x10\n\x08\x62\x61\x63kends\x18\x04 \x03(\t\"\x80\x01\n\x11MintTokenResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12\x0b\n\x03jti\x18\x02 \x01(\t\x12.\n\nexpires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06grants\x18\x04 \x03(\t\x12\x0f\n\x07subject\x18\x05 \x01(\t\",\n\x11ListTokensRequest\x12\x17\n\x0finclude_revoked\x18\x01 \x01(\x08\"7\n\x12ListTokensResponse\x12!\n\x06tokens\x18\x01 \x03(\x0b\x32\x11.aos.v1.TokenInfo\"!\n\x12RevokeTokenRequest\x12\x0b\n\x03jti\x18\x01 \x01(\t\",\n\x13RevokeTokenResponse\x12\x15\n\rrevoked_count\x18\x01 \x01(\x05\x32\xb8\x02\n\x0cTokenService\x12[\n\tMintToken\x12\x18.aos.v1.MintTokenRequest\x1a\x19.aos.v1.MintTokenResponse\"\x19\x82\xd3\xe4\x93\x02\x13\"\x0e/api/v1/tokens:\x01*\x12[\n\nListTokens\x12\x19.aos.v1.ListTokensRequest\x1a\x1a.aos.v1.ListTokensResponse\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/api/v1/tokens\x12n\n\x0bRevokeToken\x12\x1a.aos.v1.RevokeTokenRequest\x1a\x1b.aos.v1.RevokeTokenResponse\"&\x82\xd3\xe4\x93\x02 \"\x1b/api/v1/tokens/{jti}:revoke:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,16 +43,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TOKENINFO']._serialized_end=336
   _globals['_MINTTOKENREQUEST']._serialized_start=338
   _globals['_MINTTOKENREQUEST']._serialized_end=428
-  _globals['_MINTTOKENRESPONSE']._serialized_start=430
-  _globals['_MINTTOKENRESPONSE']._serialized_end=541
-  _globals['_LISTTOKENSREQUEST']._serialized_start=543
-  _globals['_LISTTOKENSREQUEST']._serialized_end=587
-  _globals['_LISTTOKENSRESPONSE']._serialized_start=589
-  _globals['_LISTTOKENSRESPONSE']._serialized_end=644
-  _globals['_REVOKETOKENREQUEST']._serialized_start=646
-  _globals['_REVOKETOKENREQUEST']._serialized_end=679
-  _globals['_REVOKETOKENRESPONSE']._serialized_start=681
-  _globals['_REVOKETOKENRESPONSE']._serialized_end=725
-  _globals['_TOKENSERVICE']._serialized_start=728
-  _globals['_TOKENSERVICE']._serialized_end=1040
+  _globals['_MINTTOKENRESPONSE']._serialized_start=431
+  _globals['_MINTTOKENRESPONSE']._serialized_end=559
+  _globals['_LISTTOKENSREQUEST']._serialized_start=561
+  _globals['_LISTTOKENSREQUEST']._serialized_end=605
+  _globals['_LISTTOKENSRESPONSE']._serialized_start=607
+  _globals['_LISTTOKENSRESPONSE']._serialized_end=662
+  _globals['_REVOKETOKENREQUEST']._serialized_start=664
+  _globals['_REVOKETOKENREQUEST']._serialized_end=697
+  _globals['_REVOKETOKENRESPONSE']._serialized_start=699
+  _globals['_REVOKETOKENRESPONSE']._serialized_end=743
+  _globals['_TOKENSERVICE']._serialized_start=746
+  _globals['_TOKENSERVICE']._serialized_end=1058
 # @@protoc_insertion_point(module_scope)

@@ -47,16 +47,18 @@ class MintTokenRequest(_message.Message):
     def __init__(self, subject: _Optional[str] = ..., grants: _Optional[_Iterable[str]] = ..., ttl_seconds: _Optional[int] = ..., backends: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class MintTokenResponse(_message.Message):
-    __slots__ = ("token", "jti", "expires_at", "grants")
+    __slots__ = ("token", "jti", "expires_at", "grants", "subject")
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     JTI_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     GRANTS_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
     token: str
     jti: str
     expires_at: _timestamp_pb2.Timestamp
     grants: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, token: _Optional[str] = ..., jti: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., grants: _Optional[_Iterable[str]] = ...) -> None: ...
+    subject: str
+    def __init__(self, token: _Optional[str] = ..., jti: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., grants: _Optional[_Iterable[str]] = ..., subject: _Optional[str] = ...) -> None: ...
 
 class ListTokensRequest(_message.Message):
     __slots__ = ("include_revoked",)

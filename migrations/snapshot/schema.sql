@@ -153,6 +153,8 @@ CREATE TABLE kernel.agent_processes (
     cost_usd double precision DEFAULT 0 NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    created_by text DEFAULT ''::text NOT NULL,
+    token_revoked_at timestamp with time zone,
     CONSTRAINT agent_processes_state_check CHECK ((state = ANY (ARRAY['runnable'::text, 'running'::text, 'waiting_approval'::text, 'completed'::text, 'failed'::text, 'abandoned_ungrounded'::text, 'suspended_token_expired'::text, 'cancelled'::text])))
 );
 
@@ -324,9 +326,13 @@ CREATE INDEX audit_anchors_backlog ON audit.audit_anchors USING btree (created_a
 
 CREATE INDEX agent_processes_claimable ON kernel.agent_processes USING btree (not_before) WHERE (state = ANY (ARRAY['runnable'::text, 'waiting_approval'::text]));
 
+CREATE INDEX agent_processes_created_by ON kernel.agent_processes USING btree (created_by, created_at);
+
 CREATE INDEX agent_processes_orphans ON kernel.agent_processes USING btree (last_heartbeat) WHERE (state = 'running'::text);
 
 CREATE INDEX agent_processes_session ON kernel.agent_processes USING btree (session_id, created_at);
+
+CREATE INDEX agent_processes_unrevoked_ends ON kernel.agent_processes USING btree (updated_at) WHERE ((token_revoked_at IS NULL) AND (state = ANY (ARRAY['completed'::text, 'failed'::text, 'abandoned_ungrounded'::text, 'cancelled'::text])));
 
 CREATE UNIQUE INDEX approvals_one_pending_idx ON policy.approvals USING btree (agent_id, tool, args_hash) WHERE (state = 'pending'::text);
 

@@ -320,13 +320,13 @@ async def test_approval_flow_binds_args_and_is_single_use(env: Env) -> None:
     still = await env.syscalls.Authorize(tool_call(agent.token, "fs.delete_file", args, first.approval_id))
     assert still.decision == pb.DECISION_PENDING
 
-    approver = await mint_operator(env, "alice", ["approvals.decide", "approvals.read"])
+    approver = await mint_operator(env, "alice", ["approvals.decide", "approvals.read", "fs.delete_file"])
     approved = await env.approvals.Approve(approvals_pb.ApproveRequest(
         approval_id=first.approval_id, args_hash=shown.args_hash), metadata=env.md(approver.token))
-    assert approved.approval.state == "approved" and approved.approval.decided_by == "alice"
+    assert approved.approval.state == "approved" and approved.approval.decided_by == "bootstrap-admin/alice"
     assert approved.approval.decided_jti == approver.jti
     granted = env.audit.requests_of(events.HUMAN_APPROVAL_GRANTED)[-1]
-    assert granted.actor.subject == "alice" and granted.actor.jti == approver.jti
+    assert granted.actor.subject == "bootstrap-admin/alice" and granted.actor.jti == approver.jti
     assert granted.session_id == agent.session_id
     twice = await refused(env.approvals.Approve(approvals_pb.ApproveRequest(
         approval_id=first.approval_id, args_hash=shown.args_hash), metadata=env.md()))
@@ -585,7 +585,7 @@ async def test_operator_tokens_narrow_and_never_outlive_their_parent(env: Env) -
     claims = verify_signature(child.token, env.policy.keys.public_keys())
     assert claims.parent_jti == parent.jti
     minted = env.audit.requests_of(events.TOKEN_MINTED)[-1]
-    assert minted.actor.subject == "team" and minted.actor.jti == parent.jti
+    assert minted.actor.subject == "bootstrap-admin/team" and minted.actor.jti == parent.jti
     assert child.token not in minted.payload_json and parent.token not in minted.payload_json
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from aos.v1 import policy_internal_pb2 as ppb
-from aos_common.errors import AosError, InsufficientAuthority, InvalidArgument, InvalidTransition
+from aos_common.errors import AosError, InsufficientAuthority, InvalidArgument, InvalidTransition, NotFound
 from aos_common.tokens import Claims
 from kernel_svc.invoking import ToolInvoker, require_invoker
 from kernel_svc.process import AgentProcess
@@ -35,7 +35,7 @@ def agent_row(state: str = "runnable") -> AgentProcess:
         id=AGENT_ID, session_id=str(uuid.uuid4()), parent_id="", agent_class="c", backend="anthropic",
         model="aos-scripted", state=state, task="t", grants=("sys.noop",), token="agent-token", token_jti="a-jti",
         token_expires_at=now, worker_id="", attempts=0, checkpoint={}, result="", error_reason="",
-        error_message="", cost_usd=0.0, created_at=now, updated_at=now,
+        error_message="", cost_usd=0.0, created_at=now, updated_at=now, created_by="ops@example",
     )
 
 
@@ -111,6 +111,15 @@ def test_allowed_noop_runs_and_is_completed(tmp_path: Path) -> None:
     assert request.token == "agent-token" and request.target == "sys.noop" and request.args_canonical == "{}"
     assert [c.syscall_id for c in h.policy.completed] == [ALLOWED.syscall_id]
     assert (request.invoked_by, request.invoked_by_jti) == ("ops@example", "op-jti")
+
+
+def test_another_operators_agent_cannot_be_invoked_as(tmp_path: Path) -> None:
+    h = harness(tmp_path, ALLOWED)
+    stranger = Claims(jti="s-jti", subject="bootstrap-admin/mallory", kind="operator",
+                      capabilities=frozenset({"tools.invoke"}), backends=frozenset(), issued_at=1, expires_at=2**40)
+    with pytest.raises(NotFound):
+        asyncio.run(h.invoker.invoke(stranger, AGENT_ID, "sys.noop", ""))
+    assert h.policy.authorized == [] and h.ran == []
 
 
 def test_deny_is_the_policy_error_and_nothing_runs(tmp_path: Path) -> None:
