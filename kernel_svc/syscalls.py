@@ -252,15 +252,18 @@ class SyscallBoundary:
     async def _execute(self, tool: Tool, args: Mapping[str, Any], ctx: ToolContext) -> ToolOutcome:
         """Run a tool under the per-call deadline. Every expected failure, an OS
         error of any kind and a missed deadline become a tool error the model sees."""
+        deadline = asyncio.timeout(self._tool_timeout_s)
         try:
-            text = await asyncio.wait_for(self._run(tool, args, ctx), self._tool_timeout_s)
+            async with deadline:
+                text = await self._run(tool, args, ctx)
         except ToolError as error:
             return ToolOutcome(False, str(error))
-        except TimeoutError:
-            log.warning("tool missed its deadline; stopped", extra=log_fields(
-                tool=tool.name, agent_id=ctx.agent_id, deadline_seconds=self._tool_timeout_s))
-            return ToolOutcome(False, f"{tool.name} did not finish within {self._tool_timeout_s:g} s and was stopped")
-        except OSError as error:
+        except OSError as error:  # TimeoutError too: the deadline's own, or one the tool met
+            if deadline.expired():
+                log.warning("tool missed its deadline; stopped", extra=log_fields(
+                    tool=tool.name, agent_id=ctx.agent_id, deadline_seconds=self._tool_timeout_s))
+                return ToolOutcome(False,
+                                   f"{tool.name} did not finish within {self._tool_timeout_s:g} s and was stopped")
             log.warning("tool failed with an OS error", extra=log_fields(
                 tool=tool.name, agent_id=ctx.agent_id, errno=error.errno))
             return ToolOutcome(False, f"{tool.name} failed: {os.strerror(error.errno) if error.errno else 'OS error'}")

@@ -68,3 +68,11 @@ async def test_long_component_through_the_boundary(tmp_path: Path, caplog: pytes
     outcome = await boundary()._execute(read, {"path": "x" * 1000}, ctx)
     assert (outcome.ok, outcome.text) == (False, "path refused: a component of it is too long: " + "x" * 200)
     assert "Traceback" not in caplog.text
+
+
+async def test_a_timeout_inside_the_tool_is_not_mistaken_for_the_deadline() -> None:
+    async def times_out(_args: Mapping[str, Any], _ctx: ToolContext) -> str:
+        raise TimeoutError
+
+    outcome = await boundary(5.0)._execute(tool(times_out), {}, CTX)
+    assert not outcome.ok and "did not finish" not in outcome.text and outcome.text.startswith("test.tool failed")
