@@ -19,10 +19,10 @@ import asyncio
 import errno
 import os
 import stat
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, TypeVar
 
 from kernel_svc.tools.registry import Tool, ToolContext, ToolError
 
@@ -30,6 +30,7 @@ MAX_READ_BYTES = 256 * 1024
 MAX_LIST_ENTRIES = 500
 MAX_PATH_CHARS = 1024
 
+T = TypeVar("T")
 _PATH_SCHEMA = {"type": "string", "minLength": 1, "maxLength": MAX_PATH_CHARS}
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | _CLOEXEC
@@ -133,7 +134,7 @@ def _delete(root: Path, raw: str) -> None:
         os.unlink(parts[-1], dir_fd=parent)
 
 
-async def _off_loop(function: Any, root: Path, raw: str) -> Any:
+async def _off_loop(function: Callable[[Path, str], T], root: Path, raw: str) -> T:
     """Run a blocking fs operation in a thread; OS failures become ToolErrors."""
     try:
         return await asyncio.to_thread(function, root, raw)
@@ -142,11 +143,11 @@ async def _off_loop(function: Any, root: Path, raw: str) -> Any:
 
 
 async def list_dir(args: Mapping[str, Any], ctx: ToolContext) -> str:
-    return str(await _off_loop(_list, ctx.workspace, str(args.get("path", "."))))
+    return await _off_loop(_list, ctx.workspace, str(args.get("path", ".")))
 
 
 async def read_file(args: Mapping[str, Any], ctx: ToolContext) -> str:
-    data: bytes = await _off_loop(_read, ctx.workspace, str(args["path"]))
+    data = await _off_loop(_read, ctx.workspace, str(args["path"]))
     text = data[:MAX_READ_BYTES].decode("utf-8", errors="replace")
     if len(data) > MAX_READ_BYTES:
         text += f"\n... truncated at {MAX_READ_BYTES} bytes"
