@@ -52,6 +52,13 @@ def env_choice(name: str, default: str, choices: tuple[str, ...], env: Mapping[s
 
 
 AUTH_MODES = ("enforced", "warn", "disabled")
+LOOP_STALL_SECONDS = 20.0
+
+
+def loop_stall_seconds(env: Mapping[str, str] | None = None) -> float:
+    """AOS_LOOP_STALL_SECONDS: how long the event loop may stop ticking before the
+    process exits to be restarted (aos_common/watchdog.py); 0 turns that off."""
+    return env_float("AOS_LOOP_STALL_SECONDS", LOOP_STALL_SECONDS, env)
 
 
 def auth_mode(env: Mapping[str, str] | None = None) -> str:

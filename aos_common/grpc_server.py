@@ -2,8 +2,8 @@
 
 One place adds what every service needs: the error interceptor (domain errors
 to status + ErrorInfo, unexpected errors to a bare INTERNAL with no stack trace
-for the caller), tracing, `grpc.health.v1`, server reflection, and a graceful
-stop on SIGTERM/SIGINT.
+for the caller), tracing, `grpc.health.v1`, server reflection, a graceful
+stop on SIGTERM/SIGINT, and the event-loop stall watchdog (aos_common/watchdog.py).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from opentelemetry.instrumentation.grpc import aio_server_interceptor
 from aos_common import tls
 from aos_common.errors import DOMAIN, AosError, InsufficientAuthority
 from aos_common.logs import log_fields
+from aos_common.watchdog import start_watchdog
 
 log = logging.getLogger(__name__)
 
@@ -179,9 +180,14 @@ async def run_until_stopped(
     names: Iterable[str],
     on_stop: Callable[[], Awaitable[None]] | None = None,
     grace_seconds: float = 5.0,
+    *,
+    service: str,
+    stall_seconds: float,
 ) -> None:
-    """Serve until SIGTERM/SIGINT, then drain in-flight RPCs and stop."""
+    """Serve until SIGTERM/SIGINT, then drain in-flight RPCs and stop. While
+    serving, a loop stalled for `stall_seconds` ends the process (0: never)."""
     await server.start()
+    watchdog = start_watchdog(service, stall_seconds)
     for name in ("", *names):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     stop = asyncio.Event()
@@ -194,4 +200,6 @@ async def run_until_stopped(
     await server.stop(grace_seconds)
     if on_stop is not None:
         await on_stop()
+    if watchdog is not None:
+        watchdog.stop()
     log.info("stopped")

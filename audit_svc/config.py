@@ -42,6 +42,7 @@ class AuditConfig:
     anchor_every_seconds: float = 10.0
     log_level: str = "INFO"
     tls: ServiceTls | None = None
+    loop_stall_seconds: float = env.LOOP_STALL_SECONDS
 
 
 def _home(source: Mapping[str, str]) -> Path:
@@ -83,4 +84,5 @@ def load(source: Mapping[str, str] | None = None) -> AuditConfig:
         anchor_every_events=env.env_int("AOS_ANCHOR_EVERY_EVENTS", 100, env=source, minimum=1),
         anchor_every_seconds=every_seconds,
         log_level=env.env_str("AOS_LOG_LEVEL", "INFO", env=source),
+        loop_stall_seconds=env.loop_stall_seconds(source),
     )

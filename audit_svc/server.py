@@ -90,7 +90,8 @@ async def create(config: AuditConfig, anchor_store: AnchorStore | None = None) -
 async def serve(config: AuditConfig) -> None:
     audit = await create(config)
     try:
-        await run_until_stopped(audit.server, audit.health, SERVICE_NAMES, on_stop=audit.close)
+        await run_until_stopped(audit.server, audit.health, SERVICE_NAMES, on_stop=audit.close, service="audit",
+                                stall_seconds=config.loop_stall_seconds)
     finally:
         shutdown_tracing()
 

@@ -7,7 +7,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from aos_common.config import ConfigError, auth_mode, env_float, env_int, env_str
+from aos_common.config import (
+    LOOP_STALL_SECONDS,
+    ConfigError,
+    auth_mode,
+    env_float,
+    env_int,
+    env_str,
+    loop_stall_seconds,
+)
 from aos_common.tls import ServiceTls
 from aos_common.tls import from_env as tls_from_env
 
@@ -57,6 +65,7 @@ class GatewayConfig:
     health_timeout_seconds: float
     log_level: str
     tls: ServiceTls | None = None
+    loop_stall_seconds: float = LOOP_STALL_SECONDS
     public_tls: PublicTls | None = None
 
 
@@ -72,6 +81,7 @@ def load(env: Mapping[str, str] | None = None) -> GatewayConfig:
         backend_timeout_seconds=env_float("AOS_BACKEND_TIMEOUT_SECONDS", 30.0, env),
         health_timeout_seconds=env_float("AOS_HEALTH_TIMEOUT_SECONDS", 1.0, env),
         log_level=env_str("AOS_LOG_LEVEL", "INFO", env),
+        loop_stall_seconds=loop_stall_seconds(env),
         tls=tls_from_env(env),
         public_tls=load_public_tls(env),
     )

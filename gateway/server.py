@@ -21,6 +21,7 @@ from aos_common.grpc_server import bind
 from aos_common.logs import log_fields, setup_logging
 from aos_common.telemetry import setup_tracing, shutdown_tracing
 from aos_common.verifier import TokenVerifier
+from aos_common.watchdog import start_watchdog
 from gateway import config as gateway_config
 from gateway.app import build_app
 from gateway.auth import Authenticator
@@ -133,6 +134,7 @@ async def serve(config: GatewayConfig) -> None:
         )
     )
     await gateway.start_grpc()
+    watchdog = start_watchdog("gateway", config.loop_stall_seconds)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -156,6 +158,8 @@ async def serve(config: GatewayConfig) -> None:
     stop_task.cancel()
     await gateway.stop()
     await dashboard.state.backends.close()
+    if watchdog is not None:
+        watchdog.stop()
     log.info("stopped")
 
 

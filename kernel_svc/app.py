@@ -20,6 +20,7 @@ from aos_common.grpc_server import bind, build_server, run_until_stopped
 from aos_common.logs import log_fields
 from aos_common.rpc import call, channel
 from aos_common.verifier import TokenVerifier
+from aos_common.watchdog import start_watchdog
 from kernel_svc.audit import AuditClient
 from kernel_svc.backends import Backends
 from kernel_svc.config import KernelConfig
@@ -68,7 +69,8 @@ async def build(config: KernelConfig) -> Kernel:
     backends = Backends(config.providers)
     if config.workers:
         backends.warm()
-    boundary = SyscallBoundary(policy, store, Failpoints(config.failpoint))
+    boundary = SyscallBoundary(policy, store, Failpoints(config.failpoint),
+                               tool_timeout_s=config.tool_timeout_seconds)
     audit = AuditClient(audit_grpc.AuditWriterServiceStub(audit_channel))
     loop = AgentLoop(
         store=store,
@@ -145,12 +147,14 @@ async def serve(config: KernelConfig) -> None:
 
     log.info("kernel listening", extra=log_fields(address=config.listen, workers=config.workers,
                                                     internal_tls=config.tls is not None))
-    await run_until_stopped(server, health, names, on_stop=on_stop)
+    await run_until_stopped(server, health, names, on_stop=on_stop, service="kernel",
+                            stall_seconds=config.loop_stall_seconds)
 
 
 async def run_workers(config: KernelConfig) -> None:
     """A worker-only process (scale-out): claims and advances agents until SIGTERM."""
     kernel = await build(replace(config, workers=max(1, config.workers)))
+    watchdog = start_watchdog("kernel-worker", config.loop_stall_seconds)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -158,4 +162,6 @@ async def run_workers(config: KernelConfig) -> None:
     try:
         await kernel.workers.work_until(stop)
     finally:
+        if watchdog is not None:
+            watchdog.stop()
         await kernel.close()

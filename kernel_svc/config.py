@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aos_common.config import auth_mode, env_float, env_int, env_str
+from aos_common.config import LOOP_STALL_SECONDS, auth_mode, env_float, env_int, env_str, loop_stall_seconds
 from aos_common.tls import ServiceTls
 from aos_common.tls import from_env as tls_from_env
 
@@ -46,6 +46,9 @@ class KernelConfig:
     claim_idle_seconds: float = 0.5
     max_steps: int = 40
     max_output_tokens: int = 1024
+    # Per tool call: past it the call is stopped and the model sees a tool error.
+    tool_timeout_seconds: float = 30.0
+    loop_stall_seconds: float = LOOP_STALL_SECONDS
     log_level: str = "INFO"
     # Crash-test hook (kernel_svc/failpoints.py); empty in production.
     failpoint: str = ""
@@ -72,6 +75,8 @@ def load(env: Mapping[str, str] | None = None) -> KernelConfig:
         approval_poll_seconds=env_float("AOS_APPROVAL_POLL_SECONDS", 2.0, env),
         max_steps=env_int("AOS_MAX_STEPS", 40, env, minimum=1),
         max_output_tokens=env_int("AOS_MAX_OUTPUT_TOKENS", 1024, env, minimum=1),
+        tool_timeout_seconds=env_float("AOS_TOOL_TIMEOUT_SECONDS", 30.0, env),
+        loop_stall_seconds=loop_stall_seconds(env),
         log_level=env_str("AOS_LOG_LEVEL", "INFO", env),
         failpoint=env_str("AOS_KERNEL_FAILPOINT", "", env),
         providers=ProviderSettings(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -114,11 +115,13 @@ class SyscallBoundary:
         store: Store,
         failpoints: Failpoints | None = None,
         timeout_s: float = 10.0,
+        tool_timeout_s: float = 30.0,
     ):
         self._policy = policy
         self._store = store
         self._failpoints = failpoints or Failpoints()
         self._timeout_s = timeout_s
+        self._tool_timeout_s = tool_timeout_s
 
     async def authorize(
         self,
@@ -247,10 +250,23 @@ class SyscallBoundary:
             raise InsufficientAuthority(f"the permit does not cover this call to {target}")
 
     async def _execute(self, tool: Tool, args: Mapping[str, Any], ctx: ToolContext) -> ToolOutcome:
+        """Run a tool under the per-call deadline. Every expected failure, an OS
+        error of any kind and a missed deadline become a tool error the model sees."""
+        deadline = asyncio.timeout(self._tool_timeout_s)
         try:
-            text = await tool.run(args, ctx)
+            async with deadline:
+                text = await self._run(tool, args, ctx)
         except ToolError as error:
             return ToolOutcome(False, str(error))
+        except OSError as error:  # TimeoutError too: the deadline's own, or one the tool met
+            if deadline.expired():
+                log.warning("tool missed its deadline; stopped", extra=log_fields(
+                    tool=tool.name, agent_id=ctx.agent_id, deadline_seconds=self._tool_timeout_s))
+                return ToolOutcome(False,
+                                   f"{tool.name} did not finish within {self._tool_timeout_s:g} s and was stopped")
+            log.warning("tool failed with an OS error", extra=log_fields(
+                tool=tool.name, agent_id=ctx.agent_id, errno=error.errno))
+            return ToolOutcome(False, f"{tool.name} failed: {os.strerror(error.errno) if error.errno else 'OS error'}")
         except AosError:
             raise
         except Exception:
@@ -259,6 +275,10 @@ class SyscallBoundary:
         if len(text) > MAX_TOOL_OUTPUT_CHARS:
             text = text[:MAX_TOOL_OUTPUT_CHARS] + f"\n... output truncated at {MAX_TOOL_OUTPUT_CHARS} characters"
         return ToolOutcome(True, text)
+
+    async def _run(self, tool: Tool, args: Mapping[str, Any], ctx: ToolContext) -> str:
+        await self._failpoints.in_tool(tool.name)
+        return await tool.run(args, ctx)
 
     async def _execute_once(
         self, permit: Permit, caller: Caller, tool: Tool, args: Mapping[str, Any], ctx: ToolContext

@@ -135,4 +135,5 @@ async def serve(config: PolicyConfig) -> None:
             await maintenance
         await policy.close()
 
-    await run_until_stopped(server, health, names, on_stop=stop)
+    await run_until_stopped(server, health, names, on_stop=stop, service="policy",
+                            stall_seconds=config.loop_stall_seconds)

@@ -28,6 +28,7 @@ class PolicyConfig:
     key_rotation_seconds: int = 0
     log_level: str = "INFO"
     tls: ServiceTls | None = None
+    loop_stall_seconds: float = env.LOOP_STALL_SECONDS
 
 
 def _default_key_dir(source: Mapping[str, str]) -> str:
@@ -62,4 +63,5 @@ def load(environ: Mapping[str, str] | None = None) -> PolicyConfig:
         price_table_file=_optional_path("AOS_PRICE_TABLE_FILE", source),
         key_rotation_seconds=env.env_int("AOS_POLICY_KEY_ROTATION_SECONDS", 0, source, minimum=0),
         log_level=env.env_str("AOS_LOG_LEVEL", "INFO", source),
+        loop_stall_seconds=env.loop_stall_seconds(source),
     )
