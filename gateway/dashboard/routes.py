@@ -21,7 +21,14 @@ from starlette.templating import Jinja2Templates
 from aos_common.errors import AosError
 from gateway.dashboard.backends import Backends
 from gateway.dashboard.security import same_origin
-from gateway.dashboard.session import COOKIE_NAME, LOGIN_COOKIE_NAME, OperatorSession, SessionStore
+from gateway.dashboard.session import (
+    COOKIE_NAME,
+    LOGIN_COOKIE_NAME,
+    OperatorSession,
+    SessionsFull,
+    SessionStore,
+    token_subject,
+)
 
 # Refusals that mean "this token is no good": the session ends and the operator signs in again.
 AUTH_REASONS = frozenset({"UNAUTHENTICATED", "TOKEN_EXPIRED"})
@@ -183,7 +190,11 @@ class Views:
             # An authentic token without approval rights may still read audit trails.
         # A fresh id on every sign-in, so an id planted before login is worthless.
         self.sessions.drop(request.cookies.get(COOKIE_NAME))
-        session_id, _ = self.sessions.create(token)
+        try:
+            session_id, _ = self.sessions.create(token, token_subject(token))
+        except SessionsFull:
+            return self._login_page(request, "The dashboard holds as many sessions as it may. Try again once "
+                                             "other operators' sessions have ended.", 503)
         response = RedirectResponse(f"{base_path(request)}/", status_code=303)
         self._set_cookie(request, response, COOKIE_NAME, session_id, None)
         response.delete_cookie(LOGIN_COOKIE_NAME, path=base_path(request) or "/")
