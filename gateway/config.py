@@ -10,6 +10,7 @@ from pathlib import Path
 from aos_common.config import ConfigError, auth_mode, env_float, env_int, env_str
 from aos_common.tls import ServiceTls
 from aos_common.tls import from_env as tls_from_env
+from gateway.body_limit import DEFAULT_IDLE_SECONDS, DEFAULT_TOTAL_SECONDS
 
 PUBLIC_CERT, PUBLIC_KEY = "AOS_PUBLIC_TLS_CERT_FILE", "AOS_PUBLIC_TLS_KEY_FILE"
 
@@ -56,8 +57,18 @@ class GatewayConfig:
     # Per-backend deadline of the health check, so health answers even when a backend hangs.
     health_timeout_seconds: float
     log_level: str
+    # Longest a request body may take to arrive in all, and longest gap between its chunks (408 after).
+    body_total_seconds: float = DEFAULT_TOTAL_SECONDS
+    body_idle_seconds: float = DEFAULT_IDLE_SECONDS
     tls: ServiceTls | None = None
     public_tls: PublicTls | None = None
+
+
+def _positive(name: str, default: float, env: Mapping[str, str] | None) -> float:
+    value = env_float(name, default, env)
+    if value <= 0:
+        raise ConfigError(f"{name} must be above 0, got {value}")
+    return value
 
 
 def load(env: Mapping[str, str] | None = None) -> GatewayConfig:
@@ -72,6 +83,8 @@ def load(env: Mapping[str, str] | None = None) -> GatewayConfig:
         backend_timeout_seconds=env_float("AOS_BACKEND_TIMEOUT_SECONDS", 30.0, env),
         health_timeout_seconds=env_float("AOS_HEALTH_TIMEOUT_SECONDS", 1.0, env),
         log_level=env_str("AOS_LOG_LEVEL", "INFO", env),
+        body_total_seconds=_positive("AOS_HTTP_BODY_TIMEOUT_SECONDS", DEFAULT_TOTAL_SECONDS, env),
+        body_idle_seconds=_positive("AOS_HTTP_BODY_IDLE_SECONDS", DEFAULT_IDLE_SECONDS, env),
         tls=tls_from_env(env),
         public_tls=load_public_tls(env),
     )

@@ -24,6 +24,7 @@ from aos_common.verifier import TokenVerifier
 from gateway import config as gateway_config
 from gateway.app import build_app
 from gateway.auth import Authenticator
+from gateway.body_limit import BodyTimeouts
 from gateway.config import GatewayConfig
 from gateway.dashboard import create_dashboard
 from gateway.grpc_proxy import build_grpc_server
@@ -54,7 +55,10 @@ class Gateway:
         check_owners(services, self.upstream.local_services)
         self.routes = RouteTable.from_services(services)
         self.openapi = build_openapi(services)
-        self.app = build_app(self.routes, self.upstream, self.authenticator, self.openapi, extra_routes)
+        self.app = build_app(
+            self.routes, self.upstream, self.authenticator, self.openapi, extra_routes,
+            BodyTimeouts(config.body_total_seconds, config.body_idle_seconds),
+        )
         self.grpc_server, self._grpc_health, self._grpc_names = build_grpc_server(
             services, self.upstream, self.authenticator
         )

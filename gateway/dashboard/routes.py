@@ -46,7 +46,6 @@ DECISION_MESSAGES = {
     "denied": "Denied: the agent will not run this action.",
 }
 
-MAX_FORM_BYTES = 64 * 1024
 LOGIN_NONCE_SECONDS = 15 * 60
 
 
@@ -74,10 +73,8 @@ def login_url(request: Request, reason: str | None = None) -> str:
 
 
 async def read_form(request: Request) -> dict[str, str]:
-    """The url-encoded fields of a form post (first value of each), bounded in size."""
+    """The url-encoded fields of a form post (first value of each); the app's BodyLimit bounds its size."""
     body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        raise FormRefused("form too large")
     return dict(reversed(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True)))
 
 
