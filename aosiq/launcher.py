@@ -57,7 +57,7 @@ SERVICE_SETTINGS: dict[str, tuple[str, ...]] = {
     ),
     "gateway": (
         "AOS_BACKEND_TIMEOUT_SECONDS", "AOS_HEALTH_TIMEOUT_SECONDS",
-        "AOS_HTTP_BODY_TIMEOUT_SECONDS", "AOS_HTTP_BODY_IDLE_SECONDS",
+        "AOS_HTTP_BODY_TIMEOUT_SECONDS", "AOS_HTTP_BODY_IDLE_SECONDS", "AOS_HTTP_HEADER_TIMEOUT_SECONDS",
     ),
 }
 # Settings every service may see: none of them is a secret.

@@ -11,6 +11,7 @@ from aos_common.config import ConfigError, auth_mode, env_float, env_int, env_st
 from aos_common.tls import ServiceTls
 from aos_common.tls import from_env as tls_from_env
 from gateway.body_limit import DEFAULT_IDLE_SECONDS, DEFAULT_TOTAL_SECONDS
+from gateway.header_deadline import DEFAULT_HEADER_TIMEOUT_SECONDS
 
 PUBLIC_CERT, PUBLIC_KEY = "AOS_PUBLIC_TLS_CERT_FILE", "AOS_PUBLIC_TLS_KEY_FILE"
 
@@ -60,6 +61,8 @@ class GatewayConfig:
     # Longest a request body may take to arrive in all, and longest gap between its chunks (408 after).
     body_total_seconds: float = DEFAULT_TOTAL_SECONDS
     body_idle_seconds: float = DEFAULT_IDLE_SECONDS
+    # Longest a request's headers may take to arrive, from the connection or its first byte (408 after).
+    header_timeout_seconds: float = DEFAULT_HEADER_TIMEOUT_SECONDS
     tls: ServiceTls | None = None
     public_tls: PublicTls | None = None
 
@@ -85,6 +88,7 @@ def load(env: Mapping[str, str] | None = None) -> GatewayConfig:
         log_level=env_str("AOS_LOG_LEVEL", "INFO", env),
         body_total_seconds=_positive("AOS_HTTP_BODY_TIMEOUT_SECONDS", DEFAULT_TOTAL_SECONDS, env),
         body_idle_seconds=_positive("AOS_HTTP_BODY_IDLE_SECONDS", DEFAULT_IDLE_SECONDS, env),
+        header_timeout_seconds=_positive("AOS_HTTP_HEADER_TIMEOUT_SECONDS", DEFAULT_HEADER_TIMEOUT_SECONDS, env),
         tls=tls_from_env(env),
         public_tls=load_public_tls(env),
     )

@@ -28,6 +28,7 @@ from gateway.body_limit import BodyTimeouts
 from gateway.config import GatewayConfig
 from gateway.dashboard import create_dashboard
 from gateway.grpc_proxy import build_grpc_server
+from gateway.header_deadline import with_header_timeout
 from gateway.health import GET_HEALTH_PATH, HealthReporter
 from gateway.http_rules import RouteTable, public_services
 from gateway.openapi import build_openapi
@@ -132,6 +133,7 @@ async def serve(config: GatewayConfig) -> None:
     http = _EmbeddedUvicorn(
         uvicorn.Config(
             gateway.app, log_config=None, access_log=False, lifespan="off", server_header=False,
+            http=with_header_timeout(config.header_timeout_seconds),
             ssl_certfile=str(config.public_tls.cert_file) if config.public_tls else None,
             ssl_keyfile=str(config.public_tls.key_file) if config.public_tls else None,
         )

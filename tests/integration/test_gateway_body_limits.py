@@ -1,6 +1,7 @@
 """Request bodies against a real `python -m gateway` process (issue 13, item 4): a huge body on any
-route is answered 413 while the client still has data to send, and a trickling body gets 408 within
-the configured bounds. Raw sockets, so nothing in the client buffers or completes the body for us."""
+route is answered 413 while the client still has data to send, and a trickling body (or trickling
+headers) gets 408 within the configured bounds. Raw sockets, so nothing in the client buffers or
+completes the request for us."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from tests.integration.test_gateway_process import start_gateway, wait_for_healt
 
 IDLE_SECONDS = 1.0
 TOTAL_SECONDS = 3.0
+HEADER_SECONDS = 2.0
 CHUNK = 64 * 1024
 # Far past every limit (1 MiB API, 64 KiB dashboard forms), far short of the 400 MiB of the attack.
 GIVE_UP_AFTER = 32 * 1024 * 1024
@@ -34,6 +36,7 @@ async def gateway_port():
     process = await start_gateway(backends.env(
         "enforced", AOS_HTTP_PORT=str(port), AOS_GRPC_PORT=str(free_port()),
         AOS_HTTP_BODY_IDLE_SECONDS=str(IDLE_SECONDS), AOS_HTTP_BODY_TIMEOUT_SECONDS=str(TOTAL_SECONDS),
+        AOS_HTTP_HEADER_TIMEOUT_SECONDS=str(HEADER_SECONDS),
     ))
     try:
         await wait_for_health(f"http://127.0.0.1:{port}/api/v1/health", process)
@@ -152,3 +155,45 @@ async def test_a_trickling_body_times_out_with_408_at_the_whole_body_deadline(ga
     waited, status, body = await asyncio.to_thread(attack)
     assert_contract_error(status, body, 408)
     assert TOTAL_SECONDS * 0.8 <= waited < TOTAL_SECONDS + 2
+
+
+def timed_answer(sock: socket.socket, started: float) -> tuple[float, int, dict]:
+    status, body = read_answer(sock, HEADER_SECONDS + 5)
+    return time.monotonic() - started, status, body
+
+
+async def test_a_connection_that_sends_nothing_gets_408_at_the_header_deadline(gateway_port):
+    def attack() -> tuple[float, int, dict]:
+        with socket.create_connection(("127.0.0.1", gateway_port), timeout=10) as sock:
+            return timed_answer(sock, time.monotonic())
+
+    waited, status, body = await asyncio.to_thread(attack)
+    assert_contract_error(status, body, 408)
+    assert HEADER_SECONDS * 0.8 <= waited < HEADER_SECONDS + 2
+
+
+async def test_headers_that_trickle_in_get_408_at_the_header_deadline(gateway_port):
+    # A complete first request, then a second one on the same connection whose headers trickle:
+    # the deadline holds for every request, not only a connection's first.
+    def attack() -> tuple[float, int, dict]:
+        with socket.create_connection(("127.0.0.1", gateway_port), timeout=10) as sock:
+            sock.sendall(b"GET /api/v1/openapi.json HTTP/1.1\r\nHost: x\r\n\r\n")
+            first = sock.recv(65536)
+            assert first.startswith(b"HTTP/1.1 200")
+            while b"\r\n\r\n" not in first or len(first.partition(b"\r\n\r\n")[2]) < int(
+                first.lower().partition(b"content-length: ")[2].split(b"\r\n")[0]
+            ):
+                first += sock.recv(65536)
+            started = time.monotonic()
+            for byte in b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 40:
+                if select.select([sock], [], [], 0.25)[0]:
+                    break
+                try:
+                    sock.sendall(bytes([byte]))
+                except (BrokenPipeError, ConnectionResetError):
+                    break
+            return timed_answer(sock, started)
+
+    waited, status, body = await asyncio.to_thread(attack)
+    assert_contract_error(status, body, 408)
+    assert HEADER_SECONDS * 0.8 <= waited < HEADER_SECONDS + 2

@@ -1,4 +1,4 @@
-"""The gateway's settings: public TLS both or neither and readable; body timeouts positive."""
+"""The gateway's settings: public TLS both or neither and readable; request timeouts positive."""
 
 from __future__ import annotations
 
@@ -36,14 +36,16 @@ def test_an_unreadable_file_is_named(tmp_path: Path) -> None:
 BACKENDS = {"AOS_KERNEL_ADDRESS": "k:1", "AOS_POLICY_ADDRESS": "p:1", "AOS_AUDIT_ADDRESS": "a:1"}
 
 
-def test_body_timeouts_default_and_are_read_from_the_environment() -> None:
+def test_request_timeouts_default_and_are_read_from_the_environment() -> None:
     default = load(BACKENDS)
-    assert (default.body_total_seconds, default.body_idle_seconds) == (30.0, 10.0)
+    assert (default.body_total_seconds, default.body_idle_seconds, default.header_timeout_seconds) == (30, 10, 10)
     given = load({**BACKENDS, "AOS_HTTP_BODY_TIMEOUT_SECONDS": "5", "AOS_HTTP_BODY_IDLE_SECONDS": "0.5"})
     assert (given.body_total_seconds, given.body_idle_seconds) == (5.0, 0.5)
 
 
-@pytest.mark.parametrize("name", ["AOS_HTTP_BODY_TIMEOUT_SECONDS", "AOS_HTTP_BODY_IDLE_SECONDS"])
+@pytest.mark.parametrize(
+    "name", ["AOS_HTTP_BODY_TIMEOUT_SECONDS", "AOS_HTTP_BODY_IDLE_SECONDS", "AOS_HTTP_HEADER_TIMEOUT_SECONDS"]
+)
 def test_a_body_timeout_must_be_positive(name: str) -> None:
     with pytest.raises(ConfigError, match=name):
         load({**BACKENDS, name: "0"})
