@@ -56,7 +56,7 @@ def create_dashboard(
     backends = Backends(
         kernel_address=kernel_address, policy_address=policy_address, audit_address=audit_address, identity=identity
     )
-    views = Views(backends, sessions or SessionStore(), _templates(), str(HERE / "static"))
+    views = Views(backends, SessionStore() if sessions is None else sessions, _templates(), str(HERE / "static"))
     app = Starlette(
         routes=views.routes(),
         # BodyLimit inside SecurityHeaders, so its 413/408 carry the headers too.

@@ -496,3 +496,30 @@ def test_many_sign_ins_by_a_low_privilege_token_never_sign_the_admin_out(fakes: 
         browser.cookies.set("aos_ui_session", admin_cookie, path="/ui")
         assert browser.get("/ui/").status_code == 200
         assert len(dashboard.state.sessions) <= bound
+
+
+def test_a_full_session_map_refuses_a_new_subject_and_keeps_the_admin(fakes: FakeBackends, state: FakeState):
+    reader = new_token()
+    state.readers.add(reader)
+    dashboard = create_dashboard(kernel_address=fakes.address, policy_address=fakes.address,
+                                 audit_address=fakes.address, sessions=SessionStore(max_sessions=1))
+    with TestClient(Starlette(routes=[Mount("/ui", app=dashboard)]), follow_redirects=False) as browser:
+        signed_in(browser, state)
+        admin_cookie = browser.cookies["aos_ui_session"]
+        browser.cookies.clear()
+        refused = login(browser, reader)
+        assert refused.status_code == 503 and "as many sessions as it may" in refused.text
+        assert "aos_ui_session=" not in refused.headers.get("set-cookie", "")
+        browser.cookies.clear()
+        browser.cookies.set("aos_ui_session", admin_cookie, path="/ui")
+        assert browser.get("/ui/").status_code == 200
+
+
+def test_a_form_over_the_limit_is_413_before_the_route_runs(client: TestClient, state: FakeState):
+    signed_in(client, state)
+    page = client.get(f"/ui/approvals/{APPROVAL_ID}").text
+    reply = client.post(f"/ui/approvals/{APPROVAL_ID}/deny",
+                        data={"csrf": hidden(page, "csrf"), "reason": "x" * (64 * 1024)})
+    assert reply.status_code == 413 and reply.json()["error"]["details"][0]["reason"] == "INVALID_ARGUMENT"
+    assert reply.headers["x-frame-options"] == "DENY"
+    assert state.deny_calls == []
