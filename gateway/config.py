@@ -86,9 +86,9 @@ def load(env: Mapping[str, str] | None = None) -> GatewayConfig:
         backend_timeout_seconds=env_float("AOS_BACKEND_TIMEOUT_SECONDS", 30.0, env),
         health_timeout_seconds=env_float("AOS_HEALTH_TIMEOUT_SECONDS", 1.0, env),
         log_level=env_str("AOS_LOG_LEVEL", "INFO", env),
+        tls=tls_from_env(env),
+        public_tls=load_public_tls(env),
         body_total_seconds=_positive("AOS_HTTP_BODY_TIMEOUT_SECONDS", DEFAULT_TOTAL_SECONDS, env),
         body_idle_seconds=_positive("AOS_HTTP_BODY_IDLE_SECONDS", DEFAULT_IDLE_SECONDS, env),
         header_timeout_seconds=_positive("AOS_HTTP_HEADER_TIMEOUT_SECONDS", DEFAULT_HEADER_TIMEOUT_SECONDS, env),
-        tls=tls_from_env(env),
-        public_tls=load_public_tls(env),
     )
