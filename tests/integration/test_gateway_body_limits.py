@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import select
 import signal
 import socket
 import time
 
+import httpx
 import pytest
 import pytest_asyncio
 
@@ -30,8 +32,14 @@ ROUTES = ["/ui/login", "/ui/approvals/a-1/approve", "/api/v1/agents", "/api/v1/t
 
 
 @pytest_asyncio.fixture(scope="module")
-async def gateway_port():
-    backends = await FakeBackends().start()
+async def backends():
+    fakes = await FakeBackends().start()
+    yield fakes
+    await fakes.stop()
+
+
+@pytest_asyncio.fixture(scope="module")
+async def gateway_port(backends):
     port = free_port()
     process = await start_gateway(backends.env(
         "enforced", AOS_HTTP_PORT=str(port), AOS_GRPC_PORT=str(free_port()),
@@ -44,7 +52,6 @@ async def gateway_port():
     finally:
         process.send_signal(signal.SIGTERM)
         await asyncio.wait_for(process.communicate(), timeout=15)
-        await backends.stop()
 
 
 def open_request(port: int, path: str, headers: dict[str, str]) -> socket.socket:
@@ -93,6 +100,20 @@ def assert_contract_error(status: int, body: dict, expected: int) -> None:
     error = body["error"]
     assert error["code"] == expected and error["status"] == "INVALID_ARGUMENT"
     assert error["details"][0]["reason"] == "INVALID_ARGUMENT" and error["details"][0]["domain"] == "aosiq"
+
+
+async def test_requests_within_the_limits_pass_through_both_layers(gateway_port, backends):
+    # The dashboard's sign-in form and a REST body, each whole, reach their routes unharmed.
+    token = backends.keys.mint()
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gateway_port}", follow_redirects=False) as client:
+        page = await client.get("/ui/login")
+        nonce = re.search(r'name="login_nonce" value="([^"]*)"', page.text).group(1)
+        signed_in = await client.post("/ui/login", data={"token": token, "login_nonce": nonce},
+                                      headers={"origin": f"http://127.0.0.1:{gateway_port}"})
+        assert signed_in.status_code == 303 and signed_in.headers["location"] == "/ui/"
+        spawned = await client.post("/api/v1/agents", json={"agent_class": "c", "task": "x" * 900_000},
+                                    headers={"authorization": f"Bearer {token}"})
+        assert spawned.status_code == 200, spawned.text
 
 
 def chunked(data: bytes) -> bytes:
