@@ -1,8 +1,8 @@
 """The HTTP edge: one Starlette endpoint that serves every annotated RPC.
 
-Per request: find the rule (404 / 405), authenticate (401, or a warning in
-warn mode), build the request message (400), clamp grants, forward, and
-render the answer or the backend's error in the contract's shape. Anything
+Per request: bound the body (413 / 408, `gateway.body_limit`), find the rule
+(404 / 405), authenticate (401, or a warning in warn mode), build the request
+message (400), clamp grants, forward, and render the answer or the backend's error in the contract's shape. Anything
 unexpected becomes a 500 body with a reference, never a stack trace.
 """
 
@@ -22,9 +22,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, request_response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from aos_common.errors import AosError, InvalidArgument
+from aos_common.errors import AosError
 from aos_common.logs import log_fields
 from gateway.auth import OPEN_METHODS, WARNING_HEADER, Authenticator
+from gateway.body_limit import BodyLimit, BodyTimeouts
 from gateway.errors import BackendError, error_response, from_aos_error, from_backend_error
 from gateway.grants import clamp
 from gateway.http_rules import RouteMatch, RouteTable
@@ -37,21 +38,6 @@ _tracer = trace.get_tracer("gateway.http")
 
 # Where the RPC a request matched is noted for the access log line.
 _RPC_SCOPE_KEY = "aos.rpc"
-
-
-async def read_body(request: Request) -> bytes:
-    """The body, refused as soon as it grows past the limit (not after buffering it all)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise InvalidArgument(f"request body is larger than {MAX_BODY_BYTES} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise InvalidArgument(f"request body is larger than {MAX_BODY_BYTES} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 class RestEndpoint:
@@ -91,7 +77,8 @@ class RestEndpoint:
             authorization = outcome.forward
             if outcome.warning:
                 headers[WARNING_HEADER] = outcome.warning
-        body = await read_body(request) if rule.body else b""
+        # BodyLimit (outermost but for telemetry) already bounded it in size and time.
+        body = await request.body() if rule.body else b""
         message = build_request(rule, match.path_params, list(request.query_params.multi_items()), body)
         if outcome is not None:
             clamp(rule.grpc_path, message, outcome.claims)
@@ -177,6 +164,7 @@ def build_app(
     authenticator: Authenticator,
     openapi_document: dict[str, Any],
     extra_routes: Sequence[BaseRoute] = (),
+    body_timeouts: BodyTimeouts | None = None,
 ) -> Starlette:
     """The ASGI app. `extra_routes` (e.g. the dashboard under /ui/) take precedence over the API."""
 
@@ -203,5 +191,7 @@ def build_app(
     # newline) and methods outside its list (TRACE), and Starlette would answer those in plain text.
     app.router.default = request_response(api_or_openapi)
     app.add_middleware(ContractErrors)
+    # In front of every route, extra ones included; inside telemetry so its 413/408 are logged.
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES, timeouts=body_timeouts)
     app.add_middleware(RequestTelemetry)
     return app

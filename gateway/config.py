@@ -18,6 +18,8 @@ from aos_common.config import (
 )
 from aos_common.tls import ServiceTls
 from aos_common.tls import from_env as tls_from_env
+from gateway.body_limit import DEFAULT_IDLE_SECONDS, DEFAULT_TOTAL_SECONDS
+from gateway.header_deadline import DEFAULT_HEADER_TIMEOUT_SECONDS
 
 PUBLIC_CERT, PUBLIC_KEY = "AOS_PUBLIC_TLS_CERT_FILE", "AOS_PUBLIC_TLS_KEY_FILE"
 
@@ -64,9 +66,21 @@ class GatewayConfig:
     # Per-backend deadline of the health check, so health answers even when a backend hangs.
     health_timeout_seconds: float
     log_level: str
+    # Longest a request body may take to arrive in all, and longest gap between its chunks (408 after).
+    body_total_seconds: float = DEFAULT_TOTAL_SECONDS
+    body_idle_seconds: float = DEFAULT_IDLE_SECONDS
+    # Longest a request's headers may take to arrive, from the connection or its first byte (408 after).
+    header_timeout_seconds: float = DEFAULT_HEADER_TIMEOUT_SECONDS
     tls: ServiceTls | None = None
     loop_stall_seconds: float = LOOP_STALL_SECONDS
     public_tls: PublicTls | None = None
+
+
+def _positive(name: str, default: float, env: Mapping[str, str] | None) -> float:
+    value = env_float(name, default, env)
+    if value <= 0:
+        raise ConfigError(f"{name} must be above 0, got {value}")
+    return value
 
 
 def load(env: Mapping[str, str] | None = None) -> GatewayConfig:
@@ -84,4 +98,7 @@ def load(env: Mapping[str, str] | None = None) -> GatewayConfig:
         loop_stall_seconds=loop_stall_seconds(env),
         tls=tls_from_env(env),
         public_tls=load_public_tls(env),
+        body_total_seconds=_positive("AOS_HTTP_BODY_TIMEOUT_SECONDS", DEFAULT_TOTAL_SECONDS, env),
+        body_idle_seconds=_positive("AOS_HTTP_BODY_IDLE_SECONDS", DEFAULT_IDLE_SECONDS, env),
+        header_timeout_seconds=_positive("AOS_HTTP_HEADER_TIMEOUT_SECONDS", DEFAULT_HEADER_TIMEOUT_SECONDS, env),
     )

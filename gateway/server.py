@@ -25,9 +25,11 @@ from aos_common.watchdog import start_watchdog
 from gateway import config as gateway_config
 from gateway.app import build_app
 from gateway.auth import Authenticator
+from gateway.body_limit import BodyTimeouts
 from gateway.config import GatewayConfig
 from gateway.dashboard import create_dashboard
 from gateway.grpc_proxy import build_grpc_server
+from gateway.header_deadline import with_header_timeout
 from gateway.health import GET_HEALTH_PATH, HealthReporter
 from gateway.http_rules import RouteTable, public_services
 from gateway.openapi import build_openapi
@@ -55,7 +57,10 @@ class Gateway:
         check_owners(services, self.upstream.local_services)
         self.routes = RouteTable.from_services(services)
         self.openapi = build_openapi(services)
-        self.app = build_app(self.routes, self.upstream, self.authenticator, self.openapi, extra_routes)
+        self.app = build_app(
+            self.routes, self.upstream, self.authenticator, self.openapi, extra_routes,
+            BodyTimeouts(config.body_total_seconds, config.body_idle_seconds),
+        )
         self.grpc_server, self._grpc_health, self._grpc_names = build_grpc_server(
             services, self.upstream, self.authenticator
         )
@@ -129,6 +134,7 @@ async def serve(config: GatewayConfig) -> None:
     http = _EmbeddedUvicorn(
         uvicorn.Config(
             gateway.app, log_config=None, access_log=False, lifespan="off", server_header=False,
+            http=with_header_timeout(config.header_timeout_seconds),
             ssl_certfile=str(config.public_tls.cert_file) if config.public_tls else None,
             ssl_keyfile=str(config.public_tls.key_file) if config.public_tls else None,
         )

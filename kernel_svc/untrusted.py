@@ -9,12 +9,16 @@ Every tool result reaches the model as
 
 Escaping `&`, `<` and `>` in the content means no byte sequence inside a result
 can close the block or open a fake one: the only real tags are the ones the
-kernel writes. The detector below is deliberately a floor, not a wall (see
+kernel writes. Characters that only look like `<`, `>` or `/` (`LOOKALIKES`)
+and ones that do not show or reorder text (Unicode tags, bidi controls,
+zero-width) are written as numeric references, so none can draw a fake fence.
+The detector below is deliberately a floor, not a wall (see
 docs/KERNEL.md): a determined adversary can phrase around regexes.
 """
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import unicodedata
@@ -83,12 +87,48 @@ PATTERNS: tuple[InjectionPattern, ...] = (
     ),
 )
 
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
+# Characters that look like the fence's `<`, `>` or `/` without being them (Unicode's
+# confusables of the three, brackets and solidus overlays). Forms that decompose to the
+# ASCII sign (U+FF1C FULLWIDTH LESS-THAN SIGN, U+226E NOT LESS-THAN) need no entry.
+LOOKALIKES = {
+    "<": "\u02c2\u1438\u16b2\u2039\u2329\u276e\u27e8\u3008\u300a\u2aa1\u226a\U0001d236",
+    ">": "\u02c3\u1433\u203a\u232a\u276f\u27e9\u3009\u300b\u2aa2\u226b\U00016f3f",
+    "/": "\u2044\u2215\u2571\u27cb\u29f8\u3033\u1735\u2cc6\u4e3f\u31d3\u2f03\u0337\u0338",
+}
+_FOLD = {ord(char): ascii_char for ascii_char, chars in LOOKALIKES.items() for char in chars}
+# Invisible or text-reordering characters that are not of a category caught below:
+# variation selectors, the combining grapheme joiner, Hangul fillers.
+_INVISIBLE_MARKS = frozenset(
+    [*range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0), 0x034F, 0x115F, 0x1160, 0x3164, 0xFFA0]
+)
+# Format (bidi controls, zero-width, Unicode tags U+E0000-E007F, soft hyphen), controls,
+# line/paragraph separators, private use, surrogates and unassigned code points.
+_HIDDEN_CATEGORIES = frozenset({"Cf", "Cc", "Zl", "Zp", "Co", "Cs", "Cn"})
+_ESCAPED_ASCII_CONTROLS = frozenset({"\t", "\n", "\r"})
+_NOT_PLAIN_ASCII = re.compile(r"[^\t\n\r\x20-\x7e]")
+
+
+@functools.lru_cache(maxsize=4096)
+def _disguised(char: str) -> bool:
+    """True for a character that is hidden, reorders text, or passes for `<`, `>` or `/`."""
+    if ord(char) in _FOLD or ord(char) in _INVISIBLE_MARKS:
+        return True
+    if unicodedata.category(char) in _HIDDEN_CATEGORIES:
+        return True
+    # NFKD, not NFKC: U+226E NOT LESS-THAN composes back to itself but is `<` with an overlay.
+    return any(sign in unicodedata.normalize("NFKD", char) for sign in "<>/")
+
+
+def _reference(match: re.Match[str]) -> str:
+    char = match.group()
+    return f"&#x{ord(char):X};" if _disguised(char) else char
 
 
 def _normalize(text: str) -> str:
-    # Full-width letters and zero-width joiners are classic ways to slip past a regex.
-    return unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
+    # Full-width letters, lookalike brackets and invisible characters are classic ways to
+    # slip past a regex: fold them to what they imitate, drop what does not show.
+    folded = unicodedata.normalize("NFKC", text.translate(_FOLD))
+    return "".join(c for c in folded if c in _ESCAPED_ASCII_CONTROLS or not _disguised(c) or c in "<>/")
 
 
 def scan(text: str) -> list[str]:
@@ -98,7 +138,11 @@ def scan(text: str) -> list[str]:
 
 
 def escape(content: str) -> str:
-    return html.escape(content, quote=False)
+    """`&`, `<` and `>` as entities, and every character that could pass for them or for `/`, or
+    that hides or reorders text, as a numeric reference (`&#x2039;`): visible to the model, never
+    a lookalike fence. Other text, accented letters and CJK included, is left as it is, and
+    decoding the entities and references gives the original back."""
+    return _NOT_PLAIN_ASCII.sub(_reference, html.escape(content, quote=False))
 
 
 def wrap(tool: str, index: int, content: str, detected: list[str]) -> str:

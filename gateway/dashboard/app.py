@@ -10,6 +10,7 @@ from starlette.middleware import Middleware
 from starlette.templating import Jinja2Templates
 
 from aos_common.tls import ServiceTls
+from gateway.body_limit import BodyLimit
 from gateway.dashboard import present
 from gateway.dashboard.backends import Backends
 from gateway.dashboard.routes import Views
@@ -17,6 +18,8 @@ from gateway.dashboard.security import SecurityHeaders
 from gateway.dashboard.session import SessionStore
 
 HERE = Path(__file__).resolve().parent
+# Every form the dashboard takes (sign-in, approve, deny, sign-out) is far smaller.
+MAX_FORM_BYTES = 64 * 1024
 
 
 def _templates() -> Jinja2Templates:
@@ -53,10 +56,11 @@ def create_dashboard(
     backends = Backends(
         kernel_address=kernel_address, policy_address=policy_address, audit_address=audit_address, identity=identity
     )
-    views = Views(backends, sessions or SessionStore(), _templates(), str(HERE / "static"))
+    views = Views(backends, SessionStore() if sessions is None else sessions, _templates(), str(HERE / "static"))
     app = Starlette(
         routes=views.routes(),
-        middleware=[Middleware(SecurityHeaders)],
+        # BodyLimit inside SecurityHeaders, so its 413/408 carry the headers too.
+        middleware=[Middleware(SecurityHeaders), Middleware(BodyLimit, max_bytes=MAX_FORM_BYTES)],
         exception_handlers=views.exception_handlers(),
     )
     app.state.backends = backends

@@ -21,7 +21,14 @@ from starlette.templating import Jinja2Templates
 from aos_common.errors import AosError
 from gateway.dashboard.backends import Backends
 from gateway.dashboard.security import same_origin
-from gateway.dashboard.session import COOKIE_NAME, LOGIN_COOKIE_NAME, OperatorSession, SessionStore
+from gateway.dashboard.session import (
+    COOKIE_NAME,
+    LOGIN_COOKIE_NAME,
+    OperatorSession,
+    SessionsFull,
+    SessionStore,
+    token_subject,
+)
 
 # Refusals that mean "this token is no good": the session ends and the operator signs in again.
 AUTH_REASONS = frozenset({"UNAUTHENTICATED", "TOKEN_EXPIRED"})
@@ -39,7 +46,6 @@ DECISION_MESSAGES = {
     "denied": "Denied: the agent will not run this action.",
 }
 
-MAX_FORM_BYTES = 64 * 1024
 LOGIN_NONCE_SECONDS = 15 * 60
 
 
@@ -67,10 +73,8 @@ def login_url(request: Request, reason: str | None = None) -> str:
 
 
 async def read_form(request: Request) -> dict[str, str]:
-    """The url-encoded fields of a form post (first value of each), bounded in size."""
+    """The url-encoded fields of a form post (first value of each); the app's BodyLimit bounds its size."""
     body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        raise FormRefused("form too large")
     return dict(reversed(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True)))
 
 
@@ -183,7 +187,11 @@ class Views:
             # An authentic token without approval rights may still read audit trails.
         # A fresh id on every sign-in, so an id planted before login is worthless.
         self.sessions.drop(request.cookies.get(COOKIE_NAME))
-        session_id, _ = self.sessions.create(token)
+        try:
+            session_id, _ = self.sessions.create(token, token_subject(token))
+        except SessionsFull:
+            return self._login_page(request, "The dashboard holds as many sessions as it may. Try again once "
+                                             "other operators' sessions have ended.", 503)
         response = RedirectResponse(f"{base_path(request)}/", status_code=303)
         self._set_cookie(request, response, COOKIE_NAME, session_id, None)
         response.delete_cookie(LOGIN_COOKIE_NAME, path=base_path(request) or "/")

@@ -4,10 +4,19 @@ A session id in a cookie is worth less to an attacker than the token itself: it
 works only against this dashboard, dies on logout or after idling, and cannot be
 replayed against the gRPC/REST edge. The map is per process, so with several
 gateway replicas an operator signs in again when routed to another one.
+
+The map is bounded per subject (the token's `sub`) and in all, and making room
+only ever ends the same subject's oldest session: signing in many times with one
+token cannot sign anyone else out. When the map is full of other subjects'
+live sessions, a new sign-in is refused instead (`SessionsFull`).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import json
 import secrets
 import time
 from collections.abc import Callable
@@ -21,6 +30,27 @@ LOGIN_COOKIE_NAME = "aos_ui_login"
 IDLE_SECONDS = 30 * 60
 MAX_AGE_SECONDS = 12 * 60 * 60
 MAX_SESSIONS = 1000
+MAX_SESSIONS_PER_SUBJECT = 10
+
+
+class SessionsFull(Exception):
+    """Every slot holds a live session of another subject; none of them is dropped for this one."""
+
+
+def token_subject(token: str) -> str:
+    """Whose token this is, for the per-subject bound: the JWT's `sub`, read without checking the
+    signature. Call it only on a token a backend has just accepted (an authentic token's `sub`
+    is what its issuer signed). A token that is not a readable JWT counts as its own subject."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        subject = claims["sub"]
+    except (IndexError, ValueError, TypeError, KeyError, binascii.Error):
+        subject = None
+    if isinstance(subject, str) and subject:
+        return f"sub:{subject}"
+    # A digest, not the token: subjects may be counted or compared, never a credential.
+    return "token:" + hashlib.sha256(token.encode()).hexdigest()
 
 
 @dataclass
@@ -28,6 +58,7 @@ class OperatorSession:
     # repr=False: a session printed in a traceback or debug line must not carry the token.
     token: str = field(repr=False)
     csrf: str = field(repr=False)
+    subject: str
     created: float
     last_seen: float
 
@@ -36,7 +67,7 @@ class OperatorSession:
 
 
 class SessionStore:
-    """In-memory sessions with idle and absolute expiry and a bound on their number."""
+    """In-memory sessions with idle and absolute expiry, bounded per subject and in all."""
 
     def __init__(
         self,
@@ -44,22 +75,34 @@ class SessionStore:
         idle_seconds: float = IDLE_SECONDS,
         max_age_seconds: float = MAX_AGE_SECONDS,
         max_sessions: int = MAX_SESSIONS,
+        max_per_subject: int = MAX_SESSIONS_PER_SUBJECT,
         clock: Callable[[], float] = time.monotonic,
     ):
         self._sessions: dict[str, OperatorSession] = {}
         self._idle = idle_seconds
         self._max_age = max_age_seconds
         self._max = max_sessions
+        self._max_per_subject = max_per_subject
         self._clock = clock
 
-    def create(self, token: str) -> tuple[str, OperatorSession]:
+    def create(self, token: str, subject: str) -> tuple[str, OperatorSession]:
+        """A new session for `subject`, ending its own oldest ones past the per-subject bound.
+        Raises `SessionsFull` rather than end another subject's session."""
         now = self._clock()
         self._sweep(now)
-        while len(self._sessions) >= self._max:
-            # Dicts keep insertion order: the first key is the oldest session.
-            del self._sessions[next(iter(self._sessions))]
+        # Dicts keep insertion order: the first of a subject's ids is its oldest session.
+        own = [sid for sid, s in self._sessions.items() if s.subject == subject]
+        excess = max(0, len(own) - self._max_per_subject + 1)
+        if own and len(self._sessions) - excess >= self._max:
+            excess = max(excess, 1)  # full: the subject's new session takes its own oldest one's place
+        for session_id in own[:excess]:
+            del self._sessions[session_id]
+        if len(self._sessions) >= self._max:
+            raise SessionsFull(f"{len(self._sessions)} live dashboard sessions, the most this process holds")
         session_id = secrets.token_urlsafe(32)
-        session = OperatorSession(token=token, csrf=secrets.token_urlsafe(32), created=now, last_seen=now)
+        session = OperatorSession(
+            token=token, csrf=secrets.token_urlsafe(32), subject=subject, created=now, last_seen=now
+        )
         self._sessions[session_id] = session
         return session_id, session
 

@@ -36,10 +36,17 @@ from aos.v1 import (
     common_pb2,
 )
 from aos_common.canonical import canonical_json
-from aos_common.errors import ApprovalArgsMismatch, NotFound, TokenExpired, Unauthenticated
+from aos_common.errors import (
+    ApprovalArgsMismatch,
+    InsufficientAuthority,
+    NotFound,
+    TokenExpired,
+    Unauthenticated,
+)
 from aos_common.grpc_server import build_server
 from aos_common.tls import ServiceTls
 from gateway.dashboard import create_dashboard
+from gateway.dashboard.session import MAX_SESSIONS, SessionStore
 
 XSS = "<script>alert(1)</script><img src=x onerror=alert(1)>"
 XSS_ESCAPED = html.escape(XSS, quote=False)
@@ -88,6 +95,8 @@ class FakeState:
 
     token: str = field(default_factory=new_token)
     expired: set[str] = field(default_factory=set)
+    # Authentic tokens without approval rights (they may still sign in).
+    readers: set[str] = field(default_factory=set)
     seen_authorization: list[str] = field(default_factory=list)
     approve_calls: list[tuple[str, str]] = field(default_factory=list)
     deny_calls: list[tuple[str, str]] = field(default_factory=list)
@@ -111,6 +120,8 @@ class FakeState:
         presented = authorization.removeprefix("Bearer ")
         if presented in self.expired:
             raise TokenExpired("the operator token has expired")
+        if presented in self.readers:
+            raise InsufficientAuthority("this token may not list approvals")
         if presented != self.token:
             raise Unauthenticated("the bearer token is not valid")
 
@@ -464,3 +475,51 @@ def test_security_headers_and_vendored_htmx(client: TestClient, state: FakeState
     htmx = client.get("/ui/static/htmx.min.js")
     assert htmx.status_code == 200 and "Zero-Clause BSD" in htmx.text[:2000] and "htmx" in htmx.text
     assert htmx.headers["x-frame-options"] == "DENY"
+
+
+def test_many_sign_ins_by_a_low_privilege_token_never_sign_the_admin_out(fakes: FakeBackends, state: FakeState):
+    # Issue 13, item 10: one more sign-in than the store holds, all by one reader, evicted the admin.
+    reader = new_token()
+    state.readers.add(reader)
+    bound = MAX_SESSIONS
+    dashboard = create_dashboard(kernel_address=fakes.address, policy_address=fakes.address,
+                                 audit_address=fakes.address, sessions=SessionStore())
+    app = Starlette(routes=[Mount("/ui", app=dashboard)])
+    # One client (one event loop for the dashboard's channels); each sign-in starts cookie-less.
+    with TestClient(app, follow_redirects=False) as browser:
+        signed_in(browser, state)
+        admin_cookie = browser.cookies["aos_ui_session"]
+        for _ in range(bound + 1):
+            browser.cookies.clear()
+            assert login(browser, reader).status_code == 303
+        browser.cookies.clear()
+        browser.cookies.set("aos_ui_session", admin_cookie, path="/ui")
+        assert browser.get("/ui/").status_code == 200
+        assert len(dashboard.state.sessions) <= bound
+
+
+def test_a_full_session_map_refuses_a_new_subject_and_keeps_the_admin(fakes: FakeBackends, state: FakeState):
+    reader = new_token()
+    state.readers.add(reader)
+    dashboard = create_dashboard(kernel_address=fakes.address, policy_address=fakes.address,
+                                 audit_address=fakes.address, sessions=SessionStore(max_sessions=1))
+    with TestClient(Starlette(routes=[Mount("/ui", app=dashboard)]), follow_redirects=False) as browser:
+        signed_in(browser, state)
+        admin_cookie = browser.cookies["aos_ui_session"]
+        browser.cookies.clear()
+        refused = login(browser, reader)
+        assert refused.status_code == 503 and "as many sessions as it may" in refused.text
+        assert "aos_ui_session=" not in refused.headers.get("set-cookie", "")
+        browser.cookies.clear()
+        browser.cookies.set("aos_ui_session", admin_cookie, path="/ui")
+        assert browser.get("/ui/").status_code == 200
+
+
+def test_a_form_over_the_limit_is_413_before_the_route_runs(client: TestClient, state: FakeState):
+    signed_in(client, state)
+    page = client.get(f"/ui/approvals/{APPROVAL_ID}").text
+    reply = client.post(f"/ui/approvals/{APPROVAL_ID}/deny",
+                        data={"csrf": hidden(page, "csrf"), "reason": "x" * (64 * 1024)})
+    assert reply.status_code == 413 and reply.json()["error"]["details"][0]["reason"] == "INVALID_ARGUMENT"
+    assert reply.headers["x-frame-options"] == "DENY"
+    assert state.deny_calls == []
