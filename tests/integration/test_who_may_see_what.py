@@ -17,12 +17,10 @@ import httpx
 import pytest
 
 from aos.v1 import agents_pb2, agents_pb2_grpc, audit_pb2, audit_pb2_grpc, tokens_pb2, tokens_pb2_grpc
+from tests.integration.test_e2e_agents import TERMINAL, create_class, spawn, wait_for
 from tests.stack import RunningStack, stack  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.integration
-
-TERMINAL = {"completed", "failed", "abandoned_ungrounded", "cancelled"}
-
 
 @pytest.fixture(scope="module")
 def admin(stack: RunningStack):  # noqa: F811
@@ -32,36 +30,13 @@ def admin(stack: RunningStack):  # noqa: F811
 
 
 def new_class(admin: httpx.Client, capabilities: list[str]) -> str:
-    name = f"cls-{uuid.uuid4().hex[:8]}"
-    reply = admin.post("/api/v1/agent-classes", json={
-        "name": name, "backend": "anthropic", "model": "aos-scripted", "allowed_backends": ["anthropic"],
-        "capabilities": capabilities, "cost_ceiling_usd": 5.0,
-    })
-    assert reply.status_code == 200, reply.text
-    return name
+    return create_class(admin, capabilities=tuple(capabilities))
 
 
 def mint(client: httpx.Client, subject: str, grants: list[str]) -> dict[str, Any]:
     reply = client.post("/api/v1/tokens", json={"subject": subject, "grants": grants, "ttl_seconds": 3600})
     assert reply.status_code == 200, reply.text
     return reply.json()
-
-
-def spawn(client: httpx.Client, agent_class: str, task: str, grants: list[str]) -> dict[str, Any]:
-    reply = client.post("/api/v1/agents", json={"agent_class": agent_class, "task": task, "grants": grants})
-    assert reply.status_code == 200, reply.text
-    return reply.json()
-
-
-def wait_for(client: httpx.Client, agent_id: str, states: set[str], timeout: float = 60.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    agent: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        agent = client.get(f"/api/v1/agents/{agent_id}").json()
-        if agent.get("state") in states:
-            return agent
-        time.sleep(0.3)
-    raise AssertionError(f"agent {agent_id} did not reach {states}: {agent}")
 
 
 def reason(reply: httpx.Response) -> str:
