@@ -100,7 +100,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8);
 
 -- name: get_syscall
 SELECT syscall_id::text AS syscall_id, session_id::text AS session_id, agent_id, kind, target, model,
-       reserved_usd, cost_usd, completed_at IS NOT NULL AS completed
+       reserved_usd, cost_usd, reported_usd, completed_at IS NOT NULL AS completed
 FROM syscalls WHERE syscall_id = $1;
 
 -- name: settlement
@@ -119,16 +119,19 @@ LEFT JOIN syscalls s ON s.syscall_id = $1
 LEFT JOIN capability_tokens t ON t.jti = $2;
 
 -- name: settle
--- Settles once: a second Complete for the same syscall matches no row.
+-- Settles once: a second Complete for the same syscall matches no row. $6 is the
+-- cost the provider reported; the charge is never more than was reserved, so
+-- spent + reserved stays within the ceiling whatever the provider sends.
 WITH done AS (
-    UPDATE syscalls SET completed_at = now(), ok = $3, error = $4, result_digest = $5, cost_usd = $6
+    UPDATE syscalls SET completed_at = now(), ok = $3, error = $4, result_digest = $5,
+                        reported_usd = $6, cost_usd = LEAST($6, reserved_usd)
     WHERE syscall_id = $1 AND agent_id = $2 AND completed_at IS NULL
     RETURNING session_id, reserved_usd, cost_usd
 )
 UPDATE cost_ledger l SET spent_usd = l.spent_usd + done.cost_usd,
                          reserved_usd = l.reserved_usd - done.reserved_usd
 FROM done WHERE l.session_id = done.session_id
-RETURNING l.spent_usd;
+RETURNING l.spent_usd, done.cost_usd AS charged_usd;
 
 -- name: upsert_tool
 -- reversible only ever moves towards false (the trigger refuses the reverse too).

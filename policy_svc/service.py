@@ -150,7 +150,8 @@ class PolicyServicer(policy_grpc.PolicyServiceServicer):
             request.output_tokens, request.result_digest,
         )
         return policy_pb.CompleteResponse(cost_usd=float(settled.cost_usd),
-                                          session_spent_usd=float(settled.session_spent_usd))
+                                          session_spent_usd=float(settled.session_spent_usd),
+                                          overrun_usd=float(settled.overrun_usd))
 
     async def GetJwks(self, request: policy_pb.GetJwksRequest, context: grpc.aio.ServicerContext,
                       ) -> policy_pb.GetJwksResponse:

@@ -192,9 +192,11 @@ class Queries:
 
     @_translated
     async def settle(self, syscall_id: str, agent_id: str, ok: bool, error: str, result_digest: str,
-                     cost: Decimal) -> Decimal | None:
-        """The session's spend after settling, or None when already settled."""
-        return await self._db.fetchval(SQL["settle"], syscall_id, agent_id, ok, error, result_digest, cost)
+                     reported: Decimal) -> tuple[Decimal, Decimal] | None:
+        """(the session's spend after settling, the charge: `reported` clamped to the
+        reservation), or None when already settled."""
+        row = await self._db.fetchrow(SQL["settle"], syscall_id, agent_id, ok, error, result_digest, reported)
+        return (row["spent_usd"], row["charged_usd"]) if row else None
 
     # tools
     @_translated

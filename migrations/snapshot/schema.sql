@@ -267,6 +267,8 @@ CREATE TABLE policy.syscalls (
     result_digest text,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     completed_at timestamp with time zone,
+    reported_usd numeric(20,9),
+    CONSTRAINT syscalls_reported_usd_check CHECK ((reported_usd >= (0)::numeric)),
     CONSTRAINT syscalls_reserved_usd_check CHECK ((reserved_usd >= (0)::numeric))
 );
 
@@ -441,6 +443,8 @@ GRANT UPDATE(error) ON TABLE policy.syscalls TO aos_policy;
 GRANT UPDATE(result_digest) ON TABLE policy.syscalls TO aos_policy;
 
 GRANT UPDATE(completed_at) ON TABLE policy.syscalls TO aos_policy;
+
+GRANT UPDATE(reported_usd) ON TABLE policy.syscalls TO aos_policy;
 
 GRANT SELECT,INSERT ON TABLE policy.tools TO aos_policy;
 

@@ -499,6 +499,38 @@ async def test_fifty_concurrent_reservations_never_pass_the_ceiling(env: Env) ->
     assert error.reason == "INSUFFICIENT_AUTHORITY"
 
 
+async def test_an_over_reported_completion_never_takes_spent_past_the_ceiling(env: Env) -> None:
+    """A provider that replies past max_tokens (or lies about usage) is charged at most the reservation;
+    the excess goes on the chain as its own event and the caller is told, so it can stop the agent."""
+    ceiling = 0.01
+    await make_class(env, "overrun", caps=("fs.read_file",), ceiling=ceiling)
+    agent = await spawn(env, "overrun", ("fs.read_file",))
+    first = await env.syscalls.Authorize(llm_call(agent.token))  # reserves 0.0045
+    second = await env.syscalls.Authorize(llm_call(agent.token))  # reserves 0.0045; 0.009 of 0.01 held
+    assert first.decision == second.decision == pb.DECISION_ALLOW
+    # 100 000 output tokens at 15 USD/Mtok = 1.50 USD reported against a 0.0045 reservation.
+    over = await env.syscalls.Complete(pb.CompleteRequest(token=agent.token, syscall_id=first.syscall_id, ok=True,
+                                                          input_tokens=1000, output_tokens=100_000))
+    assert over.cost_usd == pytest.approx(first.reserved_usd)
+    assert over.overrun_usd == pytest.approx(0.003 + 1.5 - first.reserved_usd)
+    honest = await env.syscalls.Complete(pb.CompleteRequest(token=agent.token, syscall_id=second.syscall_id, ok=True,
+                                                            input_tokens=100, output_tokens=10))
+    assert honest.overrun_usd == 0
+    ledger = await env.syscalls.GetSessionCost(pb.GetSessionCostRequest(session_id=agent.session_id))
+    assert ledger.spent_usd <= ledger.ceiling_usd
+    assert ledger.spent_usd == pytest.approx(first.reserved_usd + 0.00045)
+
+    (overrun,) = [e for e in env.audit.of(events.COST_OVERRUN_REPORTED) if e["syscall_id"] == first.syscall_id]
+    assert overrun["charged_usd"] == pytest.approx(first.reserved_usd)
+    assert overrun["reported_usd"] == pytest.approx(1.503) and overrun["output_tokens"] == 100_000
+    completed = [e for e in env.audit.of(events.SYSCALL_COMPLETED) if e["syscall_id"] == first.syscall_id]
+    assert completed[0]["cost_usd"] == pytest.approx(first.reserved_usd)
+    # A repeated Complete still says the call over-reported, and changes nothing.
+    again = await env.syscalls.Complete(pb.CompleteRequest(token=agent.token, syscall_id=first.syscall_id, ok=True))
+    assert again.overrun_usd == pytest.approx(over.overrun_usd) and again.cost_usd == pytest.approx(over.cost_usd)
+    assert len([e for e in env.audit.of(events.COST_OVERRUN_REPORTED) if e["syscall_id"] == first.syscall_id]) == 1
+
+
 # --- audit-before-effect
 
 
