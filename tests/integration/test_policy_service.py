@@ -35,7 +35,7 @@ from aos_common import events
 from aos_common.canonical import args_hash, canonical_json
 from aos_common.errors import AosError
 from aos_common.grpc_server import bind, build_server
-from aos_common.rpc import bearer_metadata, call
+from aos_common.rpc import bearer_metadata, call, reason_of
 from aos_common.tokens import Claims, kid_of
 from aos_common.tokens import verify as verify_signature
 from aosiq import cli_approvals, cli_classes, cli_tokens
@@ -291,6 +291,63 @@ async def test_spawn_narrows_and_audits_and_children_join_the_session(env: Env) 
     error = await refused(env.syscalls.MintAgentToken(pb.MintAgentTokenRequest(
         caller_token=env.admin_token, agent_class="no-such-class", requested_grants=["x"], agent_id="x")))
     assert error.reason == "NOT_FOUND"
+
+
+async def make_limited_class(env: Env, name: str, *, max_agents: int = 0, max_depth: int = 0) -> None:
+    await call(env.classes.CreateAgentClass(classes_pb.CreateAgentClassRequest(
+        name=name, backend="anthropic", model="aos-scripted", allowed_backends=["anthropic"],
+        capabilities=["fs.read_file", "agents.spawn"], cost_ceiling_usd=1.0, max_agents=max_agents,
+        max_depth=max_depth), metadata=env.md()), "policy")
+
+
+async def test_concurrent_spawns_never_pass_the_sessions_agent_count(env: Env) -> None:
+    await make_limited_class(env, "crowd", max_agents=5)
+    root = await spawn(env, "crowd", ("fs.read_file", "agents.spawn"))
+    answers = await asyncio.gather(*[
+        env.syscalls.MintAgentToken(pb.MintAgentTokenRequest(
+            caller_token=root.token, agent_class="crowd", requested_grants=["fs.read_file"],
+            agent_id=str(uuid.uuid4())))
+        for _ in range(20)
+    ], return_exceptions=True)
+    minted = [a for a in answers if isinstance(a, pb.MintAgentTokenResponse)]
+    refusals = [a for a in answers if not isinstance(a, pb.MintAgentTokenResponse)]
+    assert len(minted) == 4  # the root is the fifth
+    assert {reason_of(error)[0] for error in refusals} == {"AGENT_LIMIT_EXCEEDED"}
+    assert {error.code() for error in refusals} == {grpc.StatusCode.RESOURCE_EXHAUSTED}
+    (count,) = await env.sql("SELECT count(*) AS n FROM policy.capability_tokens WHERE session_id = $1",
+                             uuid.UUID(root.session_id))
+    assert count["n"] == 5
+    # An operator joining the session is counted the same way.
+    error = await refused(env.syscalls.MintAgentToken(pb.MintAgentTokenRequest(
+        caller_token=env.admin_token, agent_class="crowd", requested_grants=["fs.read_file"],
+        session_id=root.session_id, agent_id=str(uuid.uuid4()))))
+    assert error.reason == "AGENT_LIMIT_EXCEEDED" and "max_agents 5" in error.message
+
+
+async def test_spawn_depth_is_bounded_by_the_class_then_the_deployment(env: Env) -> None:
+    await make_limited_class(env, "deep", max_depth=2)
+    chain = [await spawn(env, "deep", ("fs.read_file", "agents.spawn"))]
+    for _ in range(2):
+        chain.append(await spawn(env, "deep", ("fs.read_file", "agents.spawn"), caller=chain[-1].token))
+    error = await refused(env.syscalls.MintAgentToken(pb.MintAgentTokenRequest(
+        caller_token=chain[-1].token, agent_class="deep", requested_grants=["fs.read_file"], agent_id="too-deep")))
+    assert error.reason == "AGENT_LIMIT_EXCEEDED" and "max_depth 2" in error.message
+    assert [e["depth"] for e in env.audit.of(events.AGENT_SPAWNED)[-3:]] == [0, 1, 2]
+    # A class that sets no limit gets the deployment's default depth (AOS_MAX_SPAWN_DEPTH, 4).
+    await make_limited_class(env, "defaulted")
+    chain = [await spawn(env, "defaulted", ("fs.read_file", "agents.spawn"))]
+    for _ in range(env.policy.config.max_spawn_depth):
+        chain.append(await spawn(env, "defaulted", ("fs.read_file", "agents.spawn"), caller=chain[-1].token))
+    error = await refused(env.syscalls.MintAgentToken(pb.MintAgentTokenRequest(
+        caller_token=chain[-1].token, agent_class="defaulted", requested_grants=["fs.read_file"], agent_id="x5")))
+    assert error.reason == "AGENT_LIMIT_EXCEEDED"
+    listed = await call(env.classes.GetAgentClass(classes_pb.GetAgentClassRequest(name="deep"), metadata=env.md()),
+                        "policy")
+    assert (listed.agent_class.max_agents, listed.agent_class.max_depth) == (0, 2)
+    error = await refused(env.classes.CreateAgentClass(classes_pb.CreateAgentClassRequest(
+        name="negative", backend="anthropic", model="m", allowed_backends=["anthropic"], capabilities=["x"],
+        cost_ceiling_usd=1.0, max_agents=-1), metadata=env.md()))
+    assert error.reason == "INVALID_ARGUMENT" and "max_agents" in error.message
 
 
 # --- approvals
