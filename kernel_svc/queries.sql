@@ -57,12 +57,18 @@ WHERE id = $1
 RETURNING *;
 
 -- Runnable agents, and waiting ones due to re-poll their approval. SKIP LOCKED
--- lets many workers claim at once without ever taking the same agent.
+-- lets many workers claim at once without ever taking the same agent. Sessions
+-- take turns: the next agent is from the session with the fewest agents running,
+-- then the one whose last claim is oldest (never claimed first), so one session's
+-- fan-out cannot starve another's; within a session, oldest due first.
 -- name: claim
 WITH next AS (
-    SELECT id FROM kernel.agent_processes
-    WHERE state IN ('runnable', 'waiting_approval') AND not_before <= now()
-    ORDER BY not_before, created_at
+    SELECT q.id FROM kernel.agent_processes q
+    WHERE q.state IN ('runnable', 'waiting_approval') AND q.not_before <= now()
+    ORDER BY (SELECT count(*) FROM kernel.agent_processes r
+              WHERE r.session_id = q.session_id AND r.state = 'running'),
+             (SELECT max(c.claimed_at) FROM kernel.agent_processes c WHERE c.session_id = q.session_id) NULLS FIRST,
+             q.not_before, q.created_at
     LIMIT 1
     FOR UPDATE SKIP LOCKED
 )
@@ -70,6 +76,7 @@ UPDATE kernel.agent_processes AS a
 SET state = 'running',
     worker_id = $1,
     last_heartbeat = now(),
+    claimed_at = now(),
     attempts = a.attempts + 1,
     updated_at = now()
 FROM next

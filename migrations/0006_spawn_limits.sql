@@ -21,4 +21,5 @@ GRANT SELECT, INSERT ON policy.session_agents TO aos_policy;
 GRANT UPDATE (agent_count) ON policy.cost_ledger TO aos_policy;
 
 ALTER TABLE kernel.agent_processes ADD COLUMN claimed_at timestamptz;
-CREATE INDEX agent_processes_session_claims ON kernel.agent_processes (session_id, state, claimed_at);
+CREATE INDEX agent_processes_session_claims ON kernel.agent_processes (session_id, claimed_at);
+CREATE INDEX agent_processes_session_running ON kernel.agent_processes (session_id) WHERE state = 'running';

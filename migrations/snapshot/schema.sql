@@ -349,7 +349,9 @@ CREATE INDEX agent_processes_orphans ON kernel.agent_processes USING btree (last
 
 CREATE INDEX agent_processes_session ON kernel.agent_processes USING btree (session_id, created_at);
 
-CREATE INDEX agent_processes_session_claims ON kernel.agent_processes USING btree (session_id, state, claimed_at);
+CREATE INDEX agent_processes_session_claims ON kernel.agent_processes USING btree (session_id, claimed_at);
+
+CREATE INDEX agent_processes_session_running ON kernel.agent_processes USING btree (session_id) WHERE (state = 'running'::text);
 
 CREATE UNIQUE INDEX approvals_one_pending_idx ON policy.approvals USING btree (agent_id, tool, args_hash) WHERE (state = 'pending'::text);
 
