@@ -741,9 +741,10 @@ async def cli(env: Env, app, *args: str):
 
 async def test_cli_classes_tokens_and_approvals(env: Env) -> None:
     created = await cli(env, cli_classes.app, "create", "cli-class", "--backend", "anthropic", "--model",
-                        "aos-scripted", "-c", "fs.delete_file", "--ceiling", "1.5", "--json")
+                        "aos-scripted", "-c", "fs.delete_file", "--ceiling", "1.5", "--max-agents", "3", "--json")
     assert created.exit_code == 0, created.output
     assert json.loads(created.output)["allowed_backends"] == ["anthropic"]
+    assert json.loads(created.output)["max_agents"] == 3
     listed = await cli(env, cli_classes.app, "list", "--json")
     assert "cli-class" in {c["name"] for c in json.loads(listed.output)["agent_classes"]}
     duplicate = await cli(env, cli_classes.app, "create", "cli-class", "--backend", "anthropic", "--model", "m",
