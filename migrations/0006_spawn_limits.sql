@@ -8,6 +8,11 @@ ALTER TABLE policy.agent_classes
     ADD COLUMN max_depth integer CHECK (max_depth > 0);
 
 ALTER TABLE policy.cost_ledger ADD COLUMN agent_count integer NOT NULL DEFAULT 0 CHECK (agent_count >= 0);
+-- Sessions that exist already count the agents policy minted for them.
+UPDATE policy.cost_ledger l SET agent_count = (
+    SELECT count(DISTINCT t.agent_id) FROM policy.capability_tokens t
+    WHERE t.session_id = l.session_id AND t.kind = 'agent'
+);
 
 CREATE TABLE policy.session_agents (
     agent_id text PRIMARY KEY,
