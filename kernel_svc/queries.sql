@@ -62,15 +62,18 @@ RETURNING *;
 -- then the one whose last claim is oldest (never claimed first), so one session's
 -- fan-out cannot starve another's; within a session, oldest due first.
 -- name: claim
-WITH next AS (
-    SELECT q.id FROM kernel.agent_processes q
+WITH turns AS (
+    SELECT s.session_id, count(*) FILTER (WHERE s.state = 'running') AS running, max(s.claimed_at) AS last_claimed
+    FROM kernel.agent_processes s
+    WHERE s.session_id IN (SELECT d.session_id FROM kernel.agent_processes d
+                           WHERE d.state IN ('runnable', 'waiting_approval') AND d.not_before <= now())
+    GROUP BY s.session_id
+), next AS (
+    SELECT q.id FROM kernel.agent_processes q JOIN turns t ON t.session_id = q.session_id
     WHERE q.state IN ('runnable', 'waiting_approval') AND q.not_before <= now()
-    ORDER BY (SELECT count(*) FROM kernel.agent_processes r
-              WHERE r.session_id = q.session_id AND r.state = 'running'),
-             (SELECT max(c.claimed_at) FROM kernel.agent_processes c WHERE c.session_id = q.session_id) NULLS FIRST,
-             q.not_before, q.created_at
+    ORDER BY t.running, t.last_claimed NULLS FIRST, q.not_before, q.created_at
     LIMIT 1
-    FOR UPDATE SKIP LOCKED
+    FOR UPDATE OF q SKIP LOCKED
 )
 UPDATE kernel.agent_processes AS a
 SET state = 'running',
