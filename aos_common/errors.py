@@ -19,6 +19,7 @@ REASON_CODES: dict[str, grpc.StatusCode] = {
     "TOKEN_EXPIRED": grpc.StatusCode.UNAUTHENTICATED,
     "BACKEND_NOT_ALLOWED": grpc.StatusCode.PERMISSION_DENIED,
     "COST_CEILING_EXCEEDED": grpc.StatusCode.RESOURCE_EXHAUSTED,
+    "AGENT_LIMIT_EXCEEDED": grpc.StatusCode.RESOURCE_EXHAUSTED,
     "APPROVAL_ARGS_MISMATCH": grpc.StatusCode.ABORTED,
     "INVALID_TRANSITION": grpc.StatusCode.ABORTED,
     "INVALID_ARGUMENT": grpc.StatusCode.INVALID_ARGUMENT,
@@ -104,6 +105,10 @@ class BackendNotAllowed(AosError):
 
 class CostCeilingExceeded(AosError):
     reason = "COST_CEILING_EXCEEDED"
+
+
+class AgentLimitExceeded(AosError):
+    reason = "AGENT_LIMIT_EXCEEDED"
 
 
 class ApprovalArgsMismatch(AosError):

@@ -25,6 +25,10 @@ def create(
     ceiling: Annotated[float, typer.Option("--ceiling", help="Cost ceiling of a session, in USD.")],
     allowed_backend: Annotated[list[str] | None, typer.Option(
         "--allowed-backend", help="A backend LLM calls may use; repeat (default: --backend only).")] = None,
+    max_agents: Annotated[int, typer.Option(
+        "--max-agents", help="Most agents a session may hold (0: AOS_MAX_AGENTS_PER_SESSION).")] = 0,
+    max_depth: Annotated[int, typer.Option(
+        "--max-depth", help="Deepest spawn below the session's root agent (0: AOS_MAX_SPAWN_DEPTH).")] = 0,
     as_json: JsonFlag = False,
     address: AddressOpt = None,
     token: TokenOpt = None,
@@ -36,7 +40,7 @@ def create(
             stub = pb_grpc.AgentClassServiceStub(conn.channel)
             request = pb.CreateAgentClassRequest(
                 name=name, backend=backend, model=model, allowed_backends=allowed_backend or [backend],
-                capabilities=capability, cost_ceiling_usd=ceiling,
+                capabilities=capability, cost_ceiling_usd=ceiling, max_agents=max_agents, max_depth=max_depth,
             )
             return await conn.call(stub.CreateAgentClass(request, metadata=conn.metadata))
 
@@ -60,8 +64,10 @@ def list_classes(as_json: JsonFlag = False, address: AddressOpt = None, token: T
     if as_json:
         typer.echo(message_json(listed))
         return
-    table = Table("name", "backend", "model", "allowed backends", "capabilities", "ceiling (USD)")
+    table = Table("name", "backend", "model", "allowed backends", "capabilities", "ceiling (USD)",
+                  "max agents", "max depth")
     for cls in listed.agent_classes:
         table.add_row(cls.name, cls.backend, cls.model, ", ".join(cls.allowed_backends),
-                      ", ".join(cls.capabilities), f"{cls.cost_ceiling_usd:g}")
+                      ", ".join(cls.capabilities), f"{cls.cost_ceiling_usd:g}",
+                      str(cls.max_agents or "default"), str(cls.max_depth or "default"))
     Console().print(table)

@@ -15,7 +15,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import uvicorn
@@ -31,9 +31,12 @@ NO_PLAN_ANSWER = "I have no plan to follow."
 # The log is for tests and the demo; a long-running demo must not grow without bound.
 REQUEST_LOG_LIMIT = 10_000
 _CHARS_PER_TOKEN = 4
+# A `usage` line can claim at most this many output tokens (the wire formats carry 32-bit counts).
+MAX_REPORTED_TOKENS = 1_000_000_000
 
 _PLAN_HEADER = re.compile(r"^\s*plan:\s*$", re.IGNORECASE)
 _WAIT = re.compile(r"^wait\s+(\S+)$")
+_USAGE = re.compile(r"^usage\s+(\S+)$")
 _STEP = re.compile(r"^(\d+)\.\s*(\S+)\s*(.*)$")
 _CALL = re.compile(r"^(\S+)\s*(.*)$")
 
@@ -49,6 +52,8 @@ class Step:
     args: dict[str, Any] = field(default_factory=dict)
     text: str = ""
     delay_s: float = 0.0
+    # Output tokens the reply claims, whatever it emitted (None: counted honestly).
+    reported_output_tokens: int | None = None
 
 
 def parse_plan(task: str) -> tuple[Step, ...]:
@@ -60,24 +65,30 @@ def parse_plan(task: str) -> tuple[Step, ...]:
         return ()
     steps: list[Step] = []
     pending_delay = 0.0
+    pending_usage: int | None = None
     for offset, raw in enumerate(lines[start:], start=start + 1):
         line = raw.strip()
         if not line:
             continue
         wait = _WAIT.match(line)
+        usage = _USAGE.match(line)
         step = _STEP.match(line)
         if wait:
             pending_delay += _seconds(wait.group(1), offset)
+        elif usage:
+            pending_usage = _token_count(usage.group(1), offset)
         elif step:
             number, verb, rest = int(step.group(1)), step.group(2).lower(), step.group(3).strip()
             if number != len(steps) + 1:
                 raise PlanError(f"line {offset}: expected step {len(steps) + 1}, found step {number}")
-            steps.append(_step(verb, rest, pending_delay, offset))
-            pending_delay = 0.0
+            steps.append(replace(_step(verb, rest, pending_delay, offset), reported_output_tokens=pending_usage))
+            pending_delay, pending_usage = 0.0, None
         else:
             break
     if pending_delay:
         raise PlanError("a wait must come before a step")
+    if pending_usage is not None:
+        raise PlanError("a usage line must come before a step")
     return tuple(steps)
 
 
@@ -89,6 +100,12 @@ def _seconds(value: str, line_no: int) -> float:
     if not math.isfinite(seconds) or seconds < 0:
         raise PlanError(f"line {line_no}: wait takes a non-negative number of seconds")
     return seconds
+
+
+def _token_count(value: str, line_no: int) -> int:
+    if not value.isdigit() or int(value) > MAX_REPORTED_TOKENS:
+        raise PlanError(f"line {line_no}: usage takes a whole number of output tokens up to {MAX_REPORTED_TOKENS}")
+    return int(value)
 
 
 def _step(verb: str, rest: str, delay_s: float, line_no: int) -> Step:
@@ -203,6 +220,8 @@ def _chars(value: Any) -> int:
 
 
 def _output_tokens(step: Step, wire_name: str) -> int:
+    if step.reported_output_tokens is not None:
+        return step.reported_output_tokens
     emitted = step.text if step.kind == "answer" else wire_name + json.dumps(step.args)
     return max(1, math.ceil(len(emitted) / _CHARS_PER_TOKEN))
 

@@ -147,6 +147,15 @@ class AgentLoop:
         run.unsaved_cost += outcome.cost_usd
         response = outcome.response
         cp.inflight = None
+        if outcome.overrun_usd > 0:
+            # The provider reported usage beyond the reservation: policy charged only the
+            # reservation and audited the excess; a provider that over-reports is not trusted further.
+            return await self._finish(run, states.FAILED, error=(
+                "COST_OVERRUN",
+                f"the {agent.backend} provider reported ${outcome.overrun_usd:.6f} beyond the call's reservation "
+                f"(more usage than max_output_tokens={self._settings.max_output_tokens} allows); the agent was "
+                "stopped and only the reservation was charged",
+            ))
         cp.step += 1
         cp.messages.append(Message(role="assistant", content=response.text,
                                    tool_calls=_distinct_ids(response.tool_calls, cp.step)))

@@ -71,19 +71,29 @@ WHERE id = $1
 RETURNING *;
 
 -- Runnable agents, and waiting ones due to re-poll their approval. SKIP LOCKED
--- lets many workers claim at once without ever taking the same agent.
+-- lets many workers claim at once without ever taking the same agent. Sessions
+-- take turns: the next agent is from the session with the fewest agents running,
+-- then the one whose last claim is oldest (never claimed first), so one session's
+-- fan-out cannot starve another's; within a session, oldest due first.
 -- name: claim
-WITH next AS (
-    SELECT id FROM kernel.agent_processes
-    WHERE state IN ('runnable', 'waiting_approval') AND not_before <= now()
-    ORDER BY not_before, created_at
+WITH turns AS (
+    SELECT s.session_id, count(*) FILTER (WHERE s.state = 'running') AS running, max(s.claimed_at) AS last_claimed
+    FROM kernel.agent_processes s
+    WHERE s.session_id IN (SELECT d.session_id FROM kernel.agent_processes d
+                           WHERE d.state IN ('runnable', 'waiting_approval') AND d.not_before <= now())
+    GROUP BY s.session_id
+), next AS (
+    SELECT q.id FROM kernel.agent_processes q JOIN turns t ON t.session_id = q.session_id
+    WHERE q.state IN ('runnable', 'waiting_approval') AND q.not_before <= now()
+    ORDER BY t.running, t.last_claimed NULLS FIRST, q.not_before, q.created_at
     LIMIT 1
-    FOR UPDATE SKIP LOCKED
+    FOR UPDATE OF q SKIP LOCKED
 )
 UPDATE kernel.agent_processes AS a
 SET state = 'running',
     worker_id = $1,
     last_heartbeat = now(),
+    claimed_at = now(),
     attempts = a.attempts + 1,
     updated_at = now()
 FROM next

@@ -85,9 +85,19 @@ class Decision:
 
 
 @dataclass(frozen=True)
+class Settled:
+    """What policy charged for a syscall, and what the provider reported beyond its reservation."""
+
+    cost_usd: float = 0.0
+    overrun_usd: float = 0.0
+
+
+@dataclass(frozen=True)
 class LlmOutcome:
     response: LlmResponse
     cost_usd: float
+    # Above 0: the provider reported more usage than was reserved (it is misbehaving).
+    overrun_usd: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -182,7 +192,7 @@ class SyscallBoundary:
         except BaseException:
             await asyncio.shield(self.report(caller, permit.syscall_id, ok=False, error="provider call aborted"))
             raise
-        cost = await self.report(
+        settled = await self.report(
             caller,
             permit.syscall_id,
             ok=True,
@@ -190,7 +200,7 @@ class SyscallBoundary:
             output_tokens=response.usage.output_tokens,
             result_digest=sha256_hex(response.text.encode()),
         )
-        return LlmOutcome(response, cost)
+        return LlmOutcome(response, settled.cost_usd, settled.overrun_usd)
 
     async def run_tool(
         self, permit: Permit, caller: Caller, tool: Tool, args: Mapping[str, Any], ctx: ToolContext
@@ -200,14 +210,14 @@ class SyscallBoundary:
             outcome = await self._execute(tool, args, ctx)
         else:
             outcome = await self._execute_once(permit, caller, tool, args, ctx)
-        cost = await self.report(
+        settled = await self.report(
             caller,
             permit.syscall_id,
             ok=outcome.ok,
             error="" if outcome.ok else outcome.text[:400],
             result_digest=outcome.digest,
         )
-        return ToolOutcome(outcome.ok, outcome.text, cost)
+        return ToolOutcome(outcome.ok, outcome.text, settled.cost_usd)
 
     async def report(
         self,
@@ -219,7 +229,7 @@ class SyscallBoundary:
         input_tokens: int = 0,
         output_tokens: int = 0,
         result_digest: str = "",
-    ) -> float:
+    ) -> Settled:
         """Report an outcome to policy; retried briefly, since the effect already happened."""
         request = pb.CompleteRequest(
             token=caller.token,
@@ -233,16 +243,16 @@ class SyscallBoundary:
         for attempt in range(3):
             try:
                 reply = await call(self._policy.Complete(request, timeout=self._timeout_s), "policy")
-                return reply.cost_usd
+                return Settled(reply.cost_usd, reply.overrun_usd)
             except AosError as failure:
                 if failure.reason != "UNAVAILABLE" or attempt == 2:
                     log.warning(
                         "syscall completion not recorded by policy",
                         extra=log_fields(agent_id=caller.agent_id, syscall_id=syscall_id, reason=failure.reason),
                     )
-                    return 0.0
+                    return Settled()
                 await asyncio.sleep(0.5 * (attempt + 1))
-        return 0.0
+        return Settled()
 
     @staticmethod
     def _check(permit: Permit, kind: int, target: str, digest: str) -> None:

@@ -31,6 +31,7 @@ from policy_svc.operators import Operators
 from policy_svc.pricing import PriceTable
 from policy_svc.service import AgentClassServicer, ApprovalServicer, PolicyServicer, StatusServicer, TokenServicer
 from policy_svc.spawn import AgentTokens
+from policy_svc.spawn_limits import SpawnLimits
 from policy_svc.store import Store
 from policy_svc.syscalls import Syscalls
 
@@ -69,7 +70,8 @@ class Policy:
             audit=audit, operators=Operators(authority, store, audit, config.admin_token_ttl_seconds),
             approvals=approvals,
             syscalls=Syscalls(authority, store, audit, prices, approvals, config.approval_ttl_seconds),
-            agent_tokens=AgentTokens(authority, store, audit, config.token_ttl_seconds),
+            agent_tokens=AgentTokens(authority, store, audit, config.token_ttl_seconds,
+                                     SpawnLimits(config.max_agents_per_session, config.max_spawn_depth)),
         )
 
     def register(self, server: grpc.aio.Server) -> Iterable[str]:

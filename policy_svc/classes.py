@@ -13,6 +13,7 @@ from aos_common.errors import InvalidArgument
 BACKENDS = frozenset({"anthropic", "openai", "ollama"})
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
 CAPABILITY_PATTERN = re.compile(r"^[A-Za-z0-9_.:/-]{1,128}$")
+MAX_SPAWN_LIMIT = 100_000
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,9 @@ class AgentClass:
     capabilities: frozenset[str]
     cost_ceiling_usd: float
     created_at: datetime | None = None
+    # Spawn limits for a session of this class; None: the deployment's default.
+    max_agents: int | None = None
+    max_depth: int | None = None
 
     def __post_init__(self) -> None:
         if not NAME_PATTERN.match(self.name):
@@ -49,3 +53,6 @@ class AgentClass:
                 raise InvalidArgument(f"capability {name!r} is not a valid name")
         if not math.isfinite(self.cost_ceiling_usd) or self.cost_ceiling_usd <= 0:
             raise InvalidArgument("cost_ceiling_usd must be a finite number greater than 0")
+        for field_name, limit in (("max_agents", self.max_agents), ("max_depth", self.max_depth)):
+            if limit is not None and not 0 < limit <= MAX_SPAWN_LIMIT:
+                raise InvalidArgument(f"{field_name} must be between 1 and {MAX_SPAWN_LIMIT}, or 0 for the default")

@@ -26,6 +26,9 @@ class PolicyConfig:
     price_table_file: Path | None = None
     # 0 disables automatic rotation; `python -m policy_svc rotate-key` always works.
     key_rotation_seconds: int = 0
+    # Spawn limits for a class that sets none: agents per session, depth below the root agent.
+    max_agents_per_session: int = 64
+    max_spawn_depth: int = 4
     log_level: str = "INFO"
     tls: ServiceTls | None = None
     loop_stall_seconds: float = env.LOOP_STALL_SECONDS
@@ -62,6 +65,8 @@ def load(environ: Mapping[str, str] | None = None) -> PolicyConfig:
         bootstrap_token_file=_optional_path("AOS_BOOTSTRAP_TOKEN_FILE", source),
         price_table_file=_optional_path("AOS_PRICE_TABLE_FILE", source),
         key_rotation_seconds=env.env_int("AOS_POLICY_KEY_ROTATION_SECONDS", 0, source, minimum=0),
+        max_agents_per_session=env.env_int("AOS_MAX_AGENTS_PER_SESSION", 64, source, minimum=1),
+        max_spawn_depth=env.env_int("AOS_MAX_SPAWN_DEPTH", 4, source, minimum=1),
         log_level=env.env_str("AOS_LOG_LEVEL", "INFO", source),
         loop_stall_seconds=env.loop_stall_seconds(source),
     )

@@ -2,16 +2,17 @@
 -- starts with `-- name: <query_name>`. Values are always bind parameters.
 
 -- name: insert_class
-INSERT INTO agent_classes (name, backend, model, allowed_backends, capabilities, cost_ceiling_usd, created_by)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
-RETURNING name, backend, model, allowed_backends, capabilities, cost_ceiling_usd, created_at;
+INSERT INTO agent_classes (name, backend, model, allowed_backends, capabilities, cost_ceiling_usd, created_by,
+                           max_agents, max_depth)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+RETURNING name, backend, model, allowed_backends, capabilities, cost_ceiling_usd, created_at, max_agents, max_depth;
 
 -- name: get_class
-SELECT name, backend, model, allowed_backends, capabilities, cost_ceiling_usd, created_at
+SELECT name, backend, model, allowed_backends, capabilities, cost_ceiling_usd, created_at, max_agents, max_depth
 FROM agent_classes WHERE name = $1;
 
 -- name: list_classes
-SELECT name, backend, model, allowed_backends, capabilities, cost_ceiling_usd, created_at
+SELECT name, backend, model, allowed_backends, capabilities, cost_ceiling_usd, created_at, max_agents, max_depth
 FROM agent_classes ORDER BY name;
 
 -- name: insert_token
@@ -80,6 +81,35 @@ INSERT INTO cost_ledger (session_id, agent_class, ceiling_usd) VALUES ($1, $2, $
 SELECT session_id::text AS session_id, ceiling_usd, reserved_usd, spent_usd FROM cost_ledger
 WHERE session_id = $1;
 
+-- name: admit_agent
+-- Spawn limits: the session's agent count and the new agent's depth (its parent's
+-- plus one; 0 for an agent with no parent) are checked against the session class's
+-- limits ($4, $5: the deployment's defaults) and counted in one statement.
+-- Concurrent spawns serialize on the ledger row, so none can pass the count.
+WITH placed AS (
+    SELECT CASE WHEN $3 = '' THEN 0
+                ELSE COALESCE((SELECT depth FROM session_agents WHERE session_id = $1 AND agent_id = $3), 0) + 1
+           END AS depth
+), admitted AS (
+    UPDATE cost_ledger l SET agent_count = l.agent_count + 1
+    FROM agent_classes c, placed p
+    WHERE l.session_id = $1 AND c.name = l.agent_class
+      AND l.agent_count < COALESCE(c.max_agents, $4) AND p.depth <= COALESCE(c.max_depth, $5)
+    RETURNING l.session_id, p.depth
+)
+INSERT INTO session_agents (agent_id, session_id, parent_agent_id, depth)
+SELECT $2, session_id, NULLIF($3, ''), depth FROM admitted
+RETURNING depth;
+
+-- name: spawn_limits
+-- Why admit_agent refused: the count, the limits, the depth the child would have.
+SELECT l.agent_count, COALESCE(c.max_agents, $3) AS max_agents, COALESCE(c.max_depth, $4) AS max_depth,
+       CASE WHEN $2 = '' THEN 0
+            ELSE COALESCE((SELECT depth FROM session_agents WHERE session_id = $1 AND agent_id = $2), 0) + 1
+       END AS depth
+FROM cost_ledger l JOIN agent_classes c ON c.name = l.agent_class
+WHERE l.session_id = $1;
+
 -- name: reserve
 -- The ceiling check and the reservation are one statement: concurrent callers
 -- serialize on the ledger row and none can reserve past the ceiling.
@@ -100,7 +130,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8);
 
 -- name: get_syscall
 SELECT syscall_id::text AS syscall_id, session_id::text AS session_id, agent_id, kind, target, model,
-       reserved_usd, cost_usd, completed_at IS NOT NULL AS completed
+       reserved_usd, cost_usd, reported_usd, completed_at IS NOT NULL AS completed
 FROM syscalls WHERE syscall_id = $1;
 
 -- name: settlement
@@ -119,16 +149,19 @@ LEFT JOIN syscalls s ON s.syscall_id = $1
 LEFT JOIN capability_tokens t ON t.jti = $2;
 
 -- name: settle
--- Settles once: a second Complete for the same syscall matches no row.
+-- Settles once: a second Complete for the same syscall matches no row. $6 is the
+-- cost the provider reported; the charge is never more than was reserved, so
+-- spent + reserved stays within the ceiling whatever the provider sends.
 WITH done AS (
-    UPDATE syscalls SET completed_at = now(), ok = $3, error = $4, result_digest = $5, cost_usd = $6
+    UPDATE syscalls SET completed_at = now(), ok = $3, error = $4, result_digest = $5,
+                        reported_usd = $6, cost_usd = LEAST($6, reserved_usd)
     WHERE syscall_id = $1 AND agent_id = $2 AND completed_at IS NULL
     RETURNING session_id, reserved_usd, cost_usd
 )
 UPDATE cost_ledger l SET spent_usd = l.spent_usd + done.cost_usd,
                          reserved_usd = l.reserved_usd - done.reserved_usd
 FROM done WHERE l.session_id = done.session_id
-RETURNING l.spent_usd;
+RETURNING l.spent_usd, done.cost_usd AS charged_usd;
 
 -- name: upsert_tool
 -- reversible only ever moves towards false (the trigger refuses the reverse too).

@@ -60,6 +60,8 @@ def agent_class_pb(agent_class: AgentClass) -> classes_pb.AgentClass:
         capabilities=sorted(agent_class.capabilities),
         cost_ceiling_usd=agent_class.cost_ceiling_usd,
         created_at=_timestamp(agent_class.created_at),
+        max_agents=agent_class.max_agents or 0,
+        max_depth=agent_class.max_depth or 0,
     )
 
 
@@ -150,7 +152,8 @@ class PolicyServicer(policy_grpc.PolicyServiceServicer):
             request.output_tokens, request.result_digest,
         )
         return policy_pb.CompleteResponse(cost_usd=float(settled.cost_usd),
-                                          session_spent_usd=float(settled.session_spent_usd))
+                                          session_spent_usd=float(settled.session_spent_usd),
+                                          overrun_usd=float(settled.overrun_usd))
 
     async def GetJwks(self, request: policy_pb.GetJwksRequest, context: grpc.aio.ServicerContext,
                       ) -> policy_pb.GetJwksResponse:
@@ -245,6 +248,7 @@ class AgentClassServicer(classes_grpc.AgentClassServiceServicer):
             name=request.name, backend=request.backend, model=request.model,
             allowed_backends=frozenset(request.allowed_backends), capabilities=frozenset(request.capabilities),
             cost_ceiling_usd=request.cost_ceiling_usd,
+            max_agents=request.max_agents or None, max_depth=request.max_depth or None,
         )
         created = await self._operators.create_class(caller, agent_class)
         return classes_pb.CreateAgentClassResponse(agent_class=agent_class_pb(created))

@@ -22,6 +22,7 @@ from policy_svc.authority import TokenAuthority, new_jti, now
 from policy_svc.capability import UNBOUNDED_EXP, Grant, agent_id_of, agent_subject, grant_of, is_anonymous, narrow
 from policy_svc.classes import AgentClass
 from policy_svc.permissions import require_operator
+from policy_svc.spawn_limits import SpawnLimits
 from policy_svc.store import Store
 
 AGENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
@@ -36,11 +37,13 @@ class AgentToken:
 
 
 class AgentTokens:
-    def __init__(self, authority: TokenAuthority, store: Store, audit: AuditLog, token_ttl_seconds: int):
+    def __init__(self, authority: TokenAuthority, store: Store, audit: AuditLog, token_ttl_seconds: int,
+                 limits: SpawnLimits):
         self._authority = authority
         self._store = store
         self._audit = audit
         self._ttl = token_ttl_seconds
+        self._limits = limits
 
     async def mint(self, caller_token: str, class_name: str, requested: list[str], session_id: str,
                    agent_id: str, parent_agent_id: str) -> AgentToken:
@@ -87,6 +90,7 @@ class AgentTokens:
         async with self._store.transaction() as tx:
             if new_session:
                 await tx.insert_ledger(session_id, agent_class.name, ceiling)
+            depth = await self._limits.admit(tx, session_id, agent_id, parent_agent_id)
             token = await self._authority.issue(tx, claims, agent_id)
             await self._audit.append(session_id, events.AGENT_SPAWNED, caller, {
                 "agent_id": agent_id,
@@ -94,6 +98,7 @@ class AgentTokens:
                 "grants": sorted(granted.caps),
                 "backends": sorted(granted.backends),
                 "parent_agent_id": parent_agent_id,
+                "depth": depth,
                 "token_jti": claims.jti,
                 "caller_subject": caller.subject,
                 "caller_jti": caller.jti,

@@ -87,6 +87,8 @@ def _agent_class(row: Any) -> AgentClass:
         capabilities=frozenset(row["capabilities"]),
         cost_ceiling_usd=float(row["cost_ceiling_usd"]),
         created_at=row["created_at"],
+        max_agents=row["max_agents"],
+        max_depth=row["max_depth"],
     )
 
 
@@ -101,7 +103,7 @@ class Queries:
     async def insert_class(self, cls: AgentClass, created_by: str) -> AgentClass:
         row = await self._db.fetchrow(
             SQL["insert_class"], cls.name, cls.backend, cls.model, sorted(cls.allowed_backends),
-            sorted(cls.capabilities), Decimal(str(cls.cost_ceiling_usd)), created_by,
+            sorted(cls.capabilities), Decimal(str(cls.cost_ceiling_usd)), created_by, cls.max_agents, cls.max_depth,
         )
         return _agent_class(row)
 
@@ -164,6 +166,20 @@ class Queries:
         return dict(row) if row else None
 
     @_translated
+    async def admit_agent(self, session_id: str, agent_id: str, parent_agent_id: str, default_max_agents: int,
+                          default_max_depth: int) -> int | None:
+        """The admitted agent's depth, or None when the session is at a limit."""
+        return await self._db.fetchval(SQL["admit_agent"], session_id, agent_id, parent_agent_id,
+                                       default_max_agents, default_max_depth)
+
+    @_translated
+    async def spawn_limits(self, session_id: str, parent_agent_id: str, default_max_agents: int,
+                           default_max_depth: int) -> dict[str, Any]:
+        row = await self._db.fetchrow(SQL["spawn_limits"], session_id, parent_agent_id, default_max_agents,
+                                      default_max_depth)
+        return dict(row)
+
+    @_translated
     async def reserve(self, session_id: str, amount: Decimal, syscall_id: str, agent_id: str, token_jti: str,
                       kind: str, target: str, model: str) -> dict[str, Any] | None:
         row = await self._db.fetchrow(SQL["reserve"], session_id, amount, syscall_id, agent_id, token_jti, kind,
@@ -192,9 +208,11 @@ class Queries:
 
     @_translated
     async def settle(self, syscall_id: str, agent_id: str, ok: bool, error: str, result_digest: str,
-                     cost: Decimal) -> Decimal | None:
-        """The session's spend after settling, or None when already settled."""
-        return await self._db.fetchval(SQL["settle"], syscall_id, agent_id, ok, error, result_digest, cost)
+                     reported: Decimal) -> tuple[Decimal, Decimal] | None:
+        """(the session's spend after settling, the charge: `reported` clamped to the
+        reservation), or None when already settled."""
+        row = await self._db.fetchrow(SQL["settle"], syscall_id, agent_id, ok, error, result_digest, reported)
+        return (row["spent_usd"], row["charged_usd"]) if row else None
 
     # tools
     @_translated

@@ -78,8 +78,12 @@ class Decision:
 
 @dataclass(frozen=True)
 class Settlement:
+    """`cost_usd` is what the session was charged (at most the reservation);
+    `overrun_usd` what the provider reported beyond it."""
+
     cost_usd: Decimal
     session_spent_usd: Decimal
+    overrun_usd: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True)
@@ -244,14 +248,15 @@ class Syscalls:
             raise InsufficientAuthority("only the agent that made a syscall can complete it")
         if not DIGEST_PATTERN.match(result_digest):
             raise InvalidArgument("result_digest must be a hex SHA-256 or empty")
-        cost = Decimal(0)
+        reported = Decimal(0)
         if syscall["kind"] == LLM_CALL:
-            cost = self._prices.cost(syscall["model"], input_tokens, output_tokens)
+            reported = self._prices.cost(syscall["model"], input_tokens, output_tokens)
         if not syscall["completed"]:
             async with self._store.transaction() as tx:
-                spent = await tx.settle(syscall["syscall_id"], agent_id, ok, error[:MAX_ERROR_CHARS], result_digest,
-                                        cost)
-                if spent is not None:
+                settled = await tx.settle(syscall["syscall_id"], agent_id, ok, error[:MAX_ERROR_CHARS],
+                                          result_digest, reported)
+                if settled is not None:
+                    spent, charged = settled
                     await self._audit.append(syscall["session_id"], events.SYSCALL_COMPLETED, claims, {
                         "syscall_id": syscall["syscall_id"],
                         "agent_id": agent_id,
@@ -260,15 +265,29 @@ class Syscalls:
                         "ok": ok,
                         "error": error[:500],
                         "result_digest": result_digest,
-                        "cost_usd": float(cost),
+                        "cost_usd": float(charged),
                         "released_usd": float(syscall["reserved_usd"]),
                     })
-                    return Settlement(cost, spent)
+                    if reported > charged:
+                        await self._audit.append(syscall["session_id"], events.COST_OVERRUN_REPORTED, claims, {
+                            "syscall_id": syscall["syscall_id"],
+                            "agent_id": agent_id,
+                            "target": syscall["target"],
+                            "model": syscall["model"],
+                            "input_tokens": input_tokens,
+                            "output_tokens": output_tokens,
+                            "reported_usd": float(reported),
+                            "charged_usd": float(charged),
+                            "overrun_usd": float(reported - charged),
+                        })
+                    return Settlement(charged, spent, reported - charged)
         # Already settled: report what was recorded, change nothing.
-        settled = await self._store.get_syscall(syscall["syscall_id"])
+        recorded = await self._store.get_syscall(syscall["syscall_id"])
         ledger = await self._store.get_ledger(syscall["session_id"])
-        assert settled is not None and ledger is not None  # syscalls and ledgers are never deleted
-        return Settlement(settled["cost_usd"] or Decimal(0), ledger["spent_usd"])
+        assert recorded is not None and ledger is not None  # syscalls and ledgers are never deleted
+        charged = recorded["cost_usd"] or Decimal(0)
+        overrun = max((recorded["reported_usd"] or charged) - charged, Decimal(0))
+        return Settlement(charged, ledger["spent_usd"], overrun)
 
     # --- tools and costs
 

@@ -98,12 +98,14 @@ class CompleteRequest(_message.Message):
     def __init__(self, token: _Optional[str] = ..., syscall_id: _Optional[str] = ..., ok: _Optional[bool] = ..., error: _Optional[str] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., result_digest: _Optional[str] = ...) -> None: ...
 
 class CompleteResponse(_message.Message):
-    __slots__ = ("cost_usd", "session_spent_usd")
+    __slots__ = ("cost_usd", "session_spent_usd", "overrun_usd")
     COST_USD_FIELD_NUMBER: _ClassVar[int]
     SESSION_SPENT_USD_FIELD_NUMBER: _ClassVar[int]
+    OVERRUN_USD_FIELD_NUMBER: _ClassVar[int]
     cost_usd: float
     session_spent_usd: float
-    def __init__(self, cost_usd: _Optional[float] = ..., session_spent_usd: _Optional[float] = ...) -> None: ...
+    overrun_usd: float
+    def __init__(self, cost_usd: _Optional[float] = ..., session_spent_usd: _Optional[float] = ..., overrun_usd: _Optional[float] = ...) -> None: ...
 
 class GetJwksRequest(_message.Message):
     __slots__ = ()

@@ -155,6 +155,7 @@ CREATE TABLE kernel.agent_processes (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     created_by text DEFAULT ''::text NOT NULL,
     token_revoked_at timestamp with time zone,
+    claimed_at timestamp with time zone,
     CONSTRAINT agent_processes_state_check CHECK ((state = ANY (ARRAY['runnable'::text, 'running'::text, 'waiting_approval'::text, 'completed'::text, 'failed'::text, 'abandoned_ungrounded'::text, 'suspended_token_expired'::text, 'cancelled'::text])))
 );
 
@@ -186,11 +187,15 @@ CREATE TABLE policy.agent_classes (
     cost_ceiling_usd numeric(20,9) NOT NULL,
     created_by text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    max_agents integer,
+    max_depth integer,
     CONSTRAINT agent_classes_allowed_backends_check CHECK ((cardinality(allowed_backends) > 0)),
     CONSTRAINT agent_classes_backend_check CHECK ((backend = ANY (ARRAY['anthropic'::text, 'openai'::text, 'ollama'::text]))),
     CONSTRAINT agent_classes_capabilities_check CHECK ((cardinality(capabilities) > 0)),
     CONSTRAINT agent_classes_check CHECK ((backend = ANY (allowed_backends))),
     CONSTRAINT agent_classes_cost_ceiling_usd_check CHECK ((cost_ceiling_usd > (0)::numeric)),
+    CONSTRAINT agent_classes_max_agents_check CHECK ((max_agents > 0)),
+    CONSTRAINT agent_classes_max_depth_check CHECK ((max_depth > 0)),
     CONSTRAINT agent_classes_name_check CHECK ((name ~ '^[a-z][a-z0-9_.-]{0,63}$'::text))
 );
 
@@ -247,9 +252,20 @@ CREATE TABLE policy.cost_ledger (
     reserved_usd numeric(20,9) DEFAULT 0 NOT NULL,
     spent_usd numeric(20,9) DEFAULT 0 NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    agent_count integer DEFAULT 0 NOT NULL,
+    CONSTRAINT cost_ledger_agent_count_check CHECK ((agent_count >= 0)),
     CONSTRAINT cost_ledger_ceiling_usd_check CHECK ((ceiling_usd > (0)::numeric)),
     CONSTRAINT cost_ledger_reserved_usd_check CHECK ((reserved_usd >= (0)::numeric)),
     CONSTRAINT cost_ledger_spent_usd_check CHECK ((spent_usd >= (0)::numeric))
+);
+
+CREATE TABLE policy.session_agents (
+    agent_id text NOT NULL,
+    session_id uuid NOT NULL,
+    parent_agent_id text,
+    depth integer NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT session_agents_depth_check CHECK ((depth >= 0))
 );
 
 CREATE TABLE policy.syscalls (
@@ -269,6 +285,8 @@ CREATE TABLE policy.syscalls (
     result_digest text,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     completed_at timestamp with time zone,
+    reported_usd numeric(20,9),
+    CONSTRAINT syscalls_reported_usd_check CHECK ((reported_usd >= (0)::numeric)),
     CONSTRAINT syscalls_reserved_usd_check CHECK ((reserved_usd >= (0)::numeric))
 );
 
@@ -316,6 +334,9 @@ ALTER TABLE ONLY policy.capability_tokens
 ALTER TABLE ONLY policy.cost_ledger
     ADD CONSTRAINT cost_ledger_pkey PRIMARY KEY (session_id);
 
+ALTER TABLE ONLY policy.session_agents
+    ADD CONSTRAINT session_agents_pkey PRIMARY KEY (agent_id);
+
 ALTER TABLE ONLY policy.syscalls
     ADD CONSTRAINT syscalls_pkey PRIMARY KEY (syscall_id);
 
@@ -331,6 +352,10 @@ CREATE INDEX agent_processes_created_by ON kernel.agent_processes USING btree (c
 CREATE INDEX agent_processes_orphans ON kernel.agent_processes USING btree (last_heartbeat) WHERE (state = 'running'::text);
 
 CREATE INDEX agent_processes_session ON kernel.agent_processes USING btree (session_id, created_at);
+
+CREATE INDEX agent_processes_session_claims ON kernel.agent_processes USING btree (session_id, claimed_at);
+
+CREATE INDEX agent_processes_session_running ON kernel.agent_processes USING btree (session_id) WHERE (state = 'running'::text);
 
 CREATE INDEX agent_processes_unrevoked_ends ON kernel.agent_processes USING btree (updated_at) WHERE ((token_revoked_at IS NULL) AND (state = ANY (ARRAY['completed'::text, 'failed'::text, 'abandoned_ungrounded'::text, 'cancelled'::text])));
 
@@ -368,6 +393,9 @@ ALTER TABLE ONLY kernel.tool_executions
 
 ALTER TABLE ONLY policy.capability_tokens
     ADD CONSTRAINT capability_tokens_parent_jti_fkey FOREIGN KEY (parent_jti) REFERENCES policy.capability_tokens(jti);
+
+ALTER TABLE ONLY policy.session_agents
+    ADD CONSTRAINT session_agents_session_id_fkey FOREIGN KEY (session_id) REFERENCES policy.cost_ledger(session_id);
 
 ALTER TABLE ONLY policy.syscalls
     ADD CONSTRAINT syscalls_approval_id_fkey FOREIGN KEY (approval_id) REFERENCES policy.approvals(approval_id);
@@ -436,6 +464,10 @@ GRANT UPDATE(reserved_usd) ON TABLE policy.cost_ledger TO aos_policy;
 
 GRANT UPDATE(spent_usd) ON TABLE policy.cost_ledger TO aos_policy;
 
+GRANT UPDATE(agent_count) ON TABLE policy.cost_ledger TO aos_policy;
+
+GRANT SELECT,INSERT ON TABLE policy.session_agents TO aos_policy;
+
 GRANT SELECT,INSERT ON TABLE policy.syscalls TO aos_policy;
 
 GRANT UPDATE(cost_usd) ON TABLE policy.syscalls TO aos_policy;
@@ -447,6 +479,8 @@ GRANT UPDATE(error) ON TABLE policy.syscalls TO aos_policy;
 GRANT UPDATE(result_digest) ON TABLE policy.syscalls TO aos_policy;
 
 GRANT UPDATE(completed_at) ON TABLE policy.syscalls TO aos_policy;
+
+GRANT UPDATE(reported_usd) ON TABLE policy.syscalls TO aos_policy;
 
 GRANT SELECT,INSERT ON TABLE policy.tools TO aos_policy;
 

@@ -50,6 +50,7 @@ class FakePolicy:
     completed: list[pb.CompleteRequest] = field(default_factory=list)
     approvals: dict[str, dict[str, Any]] = field(default_factory=dict)
     minted: list[pb.MintAgentTokenRequest] = field(default_factory=list)
+    overrun_usd: float = 0.0
 
     async def Authorize(self, request: pb.AuthorizeRequest, **_: Any) -> pb.AuthorizeResponse:
         self.authorized.append(request)
@@ -86,7 +87,8 @@ class FakePolicy:
 
     async def Complete(self, request: pb.CompleteRequest, **_: Any) -> pb.CompleteResponse:
         self.completed.append(request)
-        return pb.CompleteResponse(cost_usd=0.001 if request.input_tokens else 0.0)
+        overrun = self.overrun_usd if request.output_tokens else 0.0
+        return pb.CompleteResponse(cost_usd=0.001 if request.input_tokens else 0.0, overrun_usd=overrun)
 
     async def MintAgentToken(self, request: pb.MintAgentTokenRequest, **_: Any
                              ) -> pb.MintAgentTokenResponse:
@@ -251,6 +253,15 @@ async def test_llm_call_denied_fails_the_agent_and_never_reaches_the_provider(ma
     assert done.state == states.FAILED and done.error_reason == "BACKEND_NOT_ALLOWED"
     assert h.provider.requests == []
     assert h.policy.completed == []
+
+
+async def test_an_overrun_reported_by_policy_stops_the_agent(make: Callable[..., Harness]) -> None:
+    h = make([call("fs.read_file", path="notes/q3.txt"), answer("never [evidence: 1]")], FakePolicy(overrun_usd=0.5))
+    agent = await h.spawn()
+    done = await h.claim_and_run(agent.id)
+    assert done.state == states.FAILED and done.error_reason == "COST_OVERRUN"
+    assert "$0.500000 beyond the call's reservation" in (done.error_message or "")
+    assert len(h.provider.requests) == 1  # the tool call it asked for never ran, nothing more was asked
 
 
 async def test_denied_tool_call_has_no_effect_and_the_model_is_told(make: Callable[..., Harness]) -> None:

@@ -135,6 +135,31 @@ async def test_concurrent_claims_never_share_an_agent(store: Store) -> None:
         await store.transition(c.id, states.COMPLETED, epoch=c.epoch, result="done")
 
 
+async def test_claims_take_turns_across_sessions(store: Store) -> None:
+    """A fan-out in session A cannot starve session B: B's lone agent, queued after A's whole
+    backlog, is claimed next, and then A's backlog resumes."""
+    await drain(store, "drain")
+    fan_out = str(uuid.uuid4())
+    backlog = [(await store.insert_agent(new_agent(session_id=fan_out))).id for _ in range(6)]
+    first = await store.claim("w1")
+    assert first is not None and first.id == backlog[0]
+    lone = await store.insert_agent(new_agent())
+    second = await store.claim("w2")
+    assert second is not None and second.id == lone.id
+    # Even with nothing of either session running, the session claimed least recently goes first.
+    await store.transition(first.id, states.COMPLETED, epoch=first.epoch, result="done")
+    await store.transition(second.id, states.COMPLETED, epoch=second.epoch, result="done")
+    other = await store.insert_agent(new_agent())
+    third = await store.claim("w3")
+    assert third is not None and third.id == other.id
+    rest = []
+    while (agent := await store.claim("w4")) is not None:
+        rest.append(agent.id)
+    assert rest == backlog[1:]
+    for agent_id in [third.id, *rest]:
+        await store.transition(agent_id, states.CANCELLED)
+
+
 async def test_waiting_agents_are_claimed_only_when_due(store: Store) -> None:
     await drain(store, "drain")
     agent = await store.insert_agent(new_agent())

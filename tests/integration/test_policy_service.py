@@ -35,7 +35,7 @@ from aos_common import events
 from aos_common.canonical import args_hash, canonical_json
 from aos_common.errors import AosError
 from aos_common.grpc_server import bind, build_server
-from aos_common.rpc import bearer_metadata, call
+from aos_common.rpc import bearer_metadata, call, reason_of
 from aos_common.tokens import Claims, kid_of
 from aos_common.tokens import verify as verify_signature
 from aosiq import cli_approvals, cli_classes, cli_tokens
@@ -293,6 +293,63 @@ async def test_spawn_narrows_and_audits_and_children_join_the_session(env: Env) 
     assert error.reason == "NOT_FOUND"
 
 
+async def make_limited_class(env: Env, name: str, *, max_agents: int = 0, max_depth: int = 0) -> None:
+    await call(env.classes.CreateAgentClass(classes_pb.CreateAgentClassRequest(
+        name=name, backend="anthropic", model="aos-scripted", allowed_backends=["anthropic"],
+        capabilities=["fs.read_file", "agents.spawn"], cost_ceiling_usd=1.0, max_agents=max_agents,
+        max_depth=max_depth), metadata=env.md()), "policy")
+
+
+async def test_concurrent_spawns_never_pass_the_sessions_agent_count(env: Env) -> None:
+    await make_limited_class(env, "crowd", max_agents=5)
+    root = await spawn(env, "crowd", ("fs.read_file", "agents.spawn"))
+    answers = await asyncio.gather(*[
+        env.syscalls.MintAgentToken(pb.MintAgentTokenRequest(
+            caller_token=root.token, agent_class="crowd", requested_grants=["fs.read_file"],
+            agent_id=str(uuid.uuid4())))
+        for _ in range(20)
+    ], return_exceptions=True)
+    minted = [a for a in answers if isinstance(a, pb.MintAgentTokenResponse)]
+    refusals = [a for a in answers if not isinstance(a, pb.MintAgentTokenResponse)]
+    assert len(minted) == 4  # the root is the fifth
+    assert {reason_of(error)[0] for error in refusals} == {"AGENT_LIMIT_EXCEEDED"}
+    assert {error.code() for error in refusals} == {grpc.StatusCode.RESOURCE_EXHAUSTED}
+    (count,) = await env.sql("SELECT count(*) AS n FROM policy.capability_tokens WHERE session_id = $1",
+                             uuid.UUID(root.session_id))
+    assert count["n"] == 5
+    # An operator joining the session is counted the same way.
+    error = await refused(env.syscalls.MintAgentToken(pb.MintAgentTokenRequest(
+        caller_token=env.admin_token, agent_class="crowd", requested_grants=["fs.read_file"],
+        session_id=root.session_id, agent_id=str(uuid.uuid4()))))
+    assert error.reason == "AGENT_LIMIT_EXCEEDED" and "max_agents 5" in error.message
+
+
+async def test_spawn_depth_is_bounded_by_the_class_then_the_deployment(env: Env) -> None:
+    await make_limited_class(env, "deep", max_depth=2)
+    chain = [await spawn(env, "deep", ("fs.read_file", "agents.spawn"))]
+    for _ in range(2):
+        chain.append(await spawn(env, "deep", ("fs.read_file", "agents.spawn"), caller=chain[-1].token))
+    error = await refused(env.syscalls.MintAgentToken(pb.MintAgentTokenRequest(
+        caller_token=chain[-1].token, agent_class="deep", requested_grants=["fs.read_file"], agent_id="too-deep")))
+    assert error.reason == "AGENT_LIMIT_EXCEEDED" and "max_depth 2" in error.message
+    assert [e["depth"] for e in env.audit.of(events.AGENT_SPAWNED)[-3:]] == [0, 1, 2]
+    # A class that sets no limit gets the deployment's default depth (AOS_MAX_SPAWN_DEPTH, 4).
+    await make_limited_class(env, "defaulted")
+    chain = [await spawn(env, "defaulted", ("fs.read_file", "agents.spawn"))]
+    for _ in range(env.policy.config.max_spawn_depth):
+        chain.append(await spawn(env, "defaulted", ("fs.read_file", "agents.spawn"), caller=chain[-1].token))
+    error = await refused(env.syscalls.MintAgentToken(pb.MintAgentTokenRequest(
+        caller_token=chain[-1].token, agent_class="defaulted", requested_grants=["fs.read_file"], agent_id="x5")))
+    assert error.reason == "AGENT_LIMIT_EXCEEDED"
+    listed = await call(env.classes.GetAgentClass(classes_pb.GetAgentClassRequest(name="deep"), metadata=env.md()),
+                        "policy")
+    assert (listed.agent_class.max_agents, listed.agent_class.max_depth) == (0, 2)
+    error = await refused(env.classes.CreateAgentClass(classes_pb.CreateAgentClassRequest(
+        name="negative", backend="anthropic", model="m", allowed_backends=["anthropic"], capabilities=["x"],
+        cost_ceiling_usd=1.0, max_agents=-1), metadata=env.md()))
+    assert error.reason == "INVALID_ARGUMENT" and "max_agents" in error.message
+
+
 # --- approvals
 
 
@@ -499,6 +556,38 @@ async def test_fifty_concurrent_reservations_never_pass_the_ceiling(env: Env) ->
     assert error.reason == "INSUFFICIENT_AUTHORITY"
 
 
+async def test_an_over_reported_completion_never_takes_spent_past_the_ceiling(env: Env) -> None:
+    """A provider that replies past max_tokens (or lies about usage) is charged at most the reservation;
+    the excess goes on the chain as its own event and the caller is told, so it can stop the agent."""
+    ceiling = 0.01
+    await make_class(env, "overrun", caps=("fs.read_file",), ceiling=ceiling)
+    agent = await spawn(env, "overrun", ("fs.read_file",))
+    first = await env.syscalls.Authorize(llm_call(agent.token))  # reserves 0.0045
+    second = await env.syscalls.Authorize(llm_call(agent.token))  # reserves 0.0045; 0.009 of 0.01 held
+    assert first.decision == second.decision == pb.DECISION_ALLOW
+    # 100 000 output tokens at 15 USD/Mtok = 1.50 USD reported against a 0.0045 reservation.
+    over = await env.syscalls.Complete(pb.CompleteRequest(token=agent.token, syscall_id=first.syscall_id, ok=True,
+                                                          input_tokens=1000, output_tokens=100_000))
+    assert over.cost_usd == pytest.approx(first.reserved_usd)
+    assert over.overrun_usd == pytest.approx(0.003 + 1.5 - first.reserved_usd)
+    honest = await env.syscalls.Complete(pb.CompleteRequest(token=agent.token, syscall_id=second.syscall_id, ok=True,
+                                                            input_tokens=100, output_tokens=10))
+    assert honest.overrun_usd == 0
+    ledger = await env.syscalls.GetSessionCost(pb.GetSessionCostRequest(session_id=agent.session_id))
+    assert ledger.spent_usd <= ledger.ceiling_usd
+    assert ledger.spent_usd == pytest.approx(first.reserved_usd + 0.00045)
+
+    (overrun,) = [e for e in env.audit.of(events.COST_OVERRUN_REPORTED) if e["syscall_id"] == first.syscall_id]
+    assert overrun["charged_usd"] == pytest.approx(first.reserved_usd)
+    assert overrun["reported_usd"] == pytest.approx(1.503) and overrun["output_tokens"] == 100_000
+    completed = [e for e in env.audit.of(events.SYSCALL_COMPLETED) if e["syscall_id"] == first.syscall_id]
+    assert completed[0]["cost_usd"] == pytest.approx(first.reserved_usd)
+    # A repeated Complete still says the call over-reported, and changes nothing.
+    again = await env.syscalls.Complete(pb.CompleteRequest(token=agent.token, syscall_id=first.syscall_id, ok=True))
+    assert again.overrun_usd == pytest.approx(over.overrun_usd) and again.cost_usd == pytest.approx(over.cost_usd)
+    assert len([e for e in env.audit.of(events.COST_OVERRUN_REPORTED) if e["syscall_id"] == first.syscall_id]) == 1
+
+
 # --- audit-before-effect
 
 
@@ -652,9 +741,10 @@ async def cli(env: Env, app, *args: str):
 
 async def test_cli_classes_tokens_and_approvals(env: Env) -> None:
     created = await cli(env, cli_classes.app, "create", "cli-class", "--backend", "anthropic", "--model",
-                        "aos-scripted", "-c", "fs.delete_file", "--ceiling", "1.5", "--json")
+                        "aos-scripted", "-c", "fs.delete_file", "--ceiling", "1.5", "--max-agents", "3", "--json")
     assert created.exit_code == 0, created.output
     assert json.loads(created.output)["allowed_backends"] == ["anthropic"]
+    assert json.loads(created.output)["max_agents"] == 3
     listed = await cli(env, cli_classes.app, "list", "--json")
     assert "cli-class" in {c["name"] for c in json.loads(listed.output)["agent_classes"]}
     duplicate = await cli(env, cli_classes.app, "create", "cli-class", "--backend", "anthropic", "--model", "m",

@@ -78,3 +78,12 @@ def test_bad_requests_get_each_backends_error_shape():
 
 def test_healthz():
     assert client().get("/healthz").json() == {"status": "ok", "model": "aos-scripted"}
+
+
+def test_usage_line_over_reports_output_tokens_on_every_wire():
+    c = client()
+    task = "plan:\nusage 50000\n1. answer hi"
+    chat = {"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": task}]}
+    assert c.post("/v1/messages", json=chat).json()["usage"]["output_tokens"] == 50000
+    assert c.post("/chat/completions", json=chat).json()["usage"]["completion_tokens"] == 50000
+    assert c.post("/api/chat", json={**chat, "stream": False}).json()["eval_count"] == 50000

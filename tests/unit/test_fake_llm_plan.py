@@ -44,6 +44,11 @@ def test_waits_accumulate_onto_the_next_step():
     assert step.delay_s == 1.5
 
 
+def test_usage_line_sets_the_next_steps_reported_output_tokens():
+    first, second = parse_plan("plan:\nusage 90000\n1. call fs.list_dir {}\n2. answer ok")
+    assert first.reported_output_tokens == 90000 and second.reported_output_tokens is None
+
+
 def test_plan_ends_at_first_line_that_is_not_part_of_it():
     plan = parse_plan("plan:\n\n1. call fs.list_dir {}\nThanks!\n2. answer ignored")
     assert plan == (Step(kind="call", tool="fs.list_dir"),)
@@ -65,6 +70,8 @@ def test_no_plan_line_means_no_plan():
         ("plan:\nwait soon\n1. answer x", "number of seconds"),
         ("plan:\nwait -1\n1. answer x", "non-negative"),
         ("plan:\n1. answer x\nwait 3", "wait must come before a step"),
+        ("plan:\nusage lots\n1. answer x", "whole number of output tokens"),
+        ("plan:\n1. answer x\nusage 5", "usage line must come before a step"),
     ],
 )
 def test_malformed_plans_are_refused_with_the_reason(task, message):
