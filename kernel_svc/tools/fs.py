@@ -158,6 +158,8 @@ async def delete_file(args: Mapping[str, Any], ctx: ToolContext) -> str:
     raw = str(args["path"])
     await _off_loop(_delete, ctx.workspace, raw)
     return f"deleted {raw}"
+
+
 def fs_tools() -> list[Tool]:
     return [
         Tool(
