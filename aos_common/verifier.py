@@ -19,7 +19,8 @@ from aos.v1 import policy_internal_pb2 as pb
 from aos.v1 import policy_internal_pb2_grpc as pb_grpc
 from aos_common.capabilities import WILDCARD
 from aos_common.config import AUTH_MODES
-from aos_common.errors import InsufficientAuthority, Unauthenticated, Unavailable
+from aos_common.errors import Unauthenticated, Unavailable
+from aos_common.permissions import operator_only
 from aos_common.rpc import call
 from aos_common.tokens import Claims, KeySet, kid_of, public_keys_from_jwks, verify
 
@@ -86,15 +87,6 @@ def bearer_from_metadata(metadata: Sequence[tuple[str, str | bytes]] | None) -> 
                 raise Unauthenticated("authorization must be 'Bearer <token>'")
             return token.strip()
     return None
-
-
-def operator_only(claims: Claims) -> Claims:
-    """`claims` if they are an operator's. The public API is for operators: an
-    agent's token only ever travels inside the kernel's syscalls, so one that
-    arrives at a public route (leaked, or outliving its agent) is refused."""
-    if claims.kind != "operator":
-        raise InsufficientAuthority("agent tokens are not accepted on the public API; use an operator token")
-    return claims
 
 
 async def caller_claims(context: grpc.aio.ServicerContext, verifier: TokenVerifier, mode: str) -> Claims:

@@ -1,3 +1,6 @@
-from audit_svc.server import main
+"""`python -m audit_svc`: serve the audit chain (aos_common/entry.py)."""
 
-main()
+from aos_common.entry import run
+from audit_svc.server import SERVICE
+
+run(SERVICE)

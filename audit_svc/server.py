@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -15,17 +14,16 @@ from aos.v1 import audit_internal_pb2_grpc as internal_grpc
 from aos.v1 import audit_pb2_grpc as pb_grpc
 from aos.v1 import policy_internal_pb2_grpc as policy_grpc
 from aos_common import tls
+from aos_common.entry import Service
 from aos_common.grpc_server import bind, build_server, run_until_stopped
-from aos_common.logs import log_fields, setup_logging
+from aos_common.logs import log_fields
 from aos_common.rpc import channel
-from aos_common.telemetry import setup_tracing, shutdown_tracing
 from aos_common.verifier import TokenVerifier
-from audit_svc import config as config_module
 from audit_svc.anchor_store import AnchorStore, open_store
 from audit_svc.anchoring import Anchorer
 from audit_svc.anchors import AnchorSigner, load_or_create_key
 from audit_svc.auditor import Auditor
-from audit_svc.config import AuditConfig
+from audit_svc.config import AuditConfig, load
 from audit_svc.service import AuditServicer, AuditWriterServicer, StatusServicer
 from audit_svc.store import AuditStore
 
@@ -60,7 +58,7 @@ class AuditServer:
         await self.close()
 
 
-async def create(config: AuditConfig, anchor_store: AnchorStore | None = None) -> AuditServer:
+async def build(config: AuditConfig, anchor_store: AnchorStore | None = None) -> AuditServer:
     """Build everything and bind (not start) the server; `anchor_store` overrides the configured one."""
     signer = AnchorSigner(load_or_create_key(config.key_file))
     anchors = anchor_store or open_store(config.s3, config.anchor_dir)
@@ -88,16 +86,9 @@ async def create(config: AuditConfig, anchor_store: AnchorStore | None = None) -
 
 
 async def serve(config: AuditConfig) -> None:
-    audit = await create(config)
-    try:
-        await run_until_stopped(audit.server, audit.health, SERVICE_NAMES, on_stop=audit.close, service="audit",
-                                stall_seconds=config.loop_stall_seconds)
-    finally:
-        shutdown_tracing()
+    audit = await build(config)
+    await run_until_stopped(audit.server, audit.health, SERVICE_NAMES, on_stop=audit.close, service="audit",
+                            stall_seconds=config.loop_stall_seconds)
 
 
-def main() -> None:
-    config = config_module.load()
-    setup_logging("audit", config.log_level)
-    setup_tracing("audit")
-    asyncio.run(serve(config))
+SERVICE = Service("audit", load, serve)

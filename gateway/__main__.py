@@ -1,6 +1,6 @@
-"""`python -m gateway`: start the gateway."""
+"""`python -m gateway`: start the gateway (aos_common/entry.py)."""
 
-from gateway.server import main
+from aos_common.entry import run
+from gateway.server import SERVICE
 
-if __name__ == "__main__":
-    main()
+run(SERVICE)

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 from aos_common.errors import AosError, Unauthenticated
 from aos_common.logs import log_fields
+from aos_common.permissions import operator_only
 from aos_common.tokens import Claims
-from aos_common.verifier import ANONYMOUS, TokenVerifier, bearer_from_metadata, operator_only
+from aos_common.verifier import ANONYMOUS, TokenVerifier, bearer_from_metadata
 
 log = logging.getLogger(__name__)
 

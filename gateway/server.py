@@ -7,7 +7,7 @@ import contextlib
 import logging
 import signal
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 
 import grpc
 import uvicorn
@@ -16,23 +16,21 @@ from starlette.responses import RedirectResponse
 from starlette.routing import BaseRoute, Mount, Route
 
 from aos.v1 import policy_internal_pb2_grpc
-from aos_common.config import ConfigError
+from aos_common.entry import Service
 from aos_common.grpc_server import bind
-from aos_common.logs import log_fields, setup_logging
-from aos_common.telemetry import setup_tracing, shutdown_tracing
+from aos_common.logs import log_fields
 from aos_common.verifier import TokenVerifier
 from aos_common.watchdog import start_watchdog
-from gateway import config as gateway_config
-from gateway.app import build_app
 from gateway.auth import Authenticator
 from gateway.body_limit import BodyTimeouts
-from gateway.config import GatewayConfig
+from gateway.config import GatewayConfig, load
 from gateway.dashboard import create_dashboard
 from gateway.grpc_proxy import build_grpc_server
 from gateway.header_deadline import with_header_timeout
 from gateway.health import GET_HEALTH_PATH, HealthReporter
 from gateway.http_rules import RouteTable, public_services
 from gateway.openapi import build_openapi
+from gateway.rest import build_app
 from gateway.upstream import BackendAddresses, Upstream, check_owners
 
 log = logging.getLogger(__name__)
@@ -41,9 +39,12 @@ log = logging.getLogger(__name__)
 class Gateway:
     """Every part of the gateway, wired once; both edges share routes, auth and upstream."""
 
-    def __init__(self, config: GatewayConfig, extra_routes: Sequence[BaseRoute] = ()):
-        """`extra_routes` (the dashboard under /ui/) are served before the API routes."""
+    def __init__(self, config: GatewayConfig, extra_routes: Sequence[BaseRoute] = (),
+                 on_stop: Sequence[Callable[[], Awaitable[None]]] = ()):
+        """`extra_routes` (the dashboard under /ui/) are served before the API routes;
+        `on_stop` runs after both edges have stopped (the dashboard's channels)."""
         self.config = config
+        self._on_stop = tuple(on_stop)
         services = public_services()
         self.upstream = Upstream(
             BackendAddresses(config.kernel_address, config.policy_address, config.audit_address),
@@ -83,6 +84,8 @@ class Gateway:
         await self._grpc_health.enter_graceful_shutdown()
         await self.grpc_server.stop(grace_seconds)
         await self.upstream.close()
+        for close in self._on_stop:
+            await close()
 
 
 def _host_for_address(host: str) -> str:
@@ -117,14 +120,20 @@ async def _to_dashboard(_request: object) -> RedirectResponse:
     return RedirectResponse("/ui/")
 
 
-async def serve(config: GatewayConfig) -> None:
+def build(config: GatewayConfig) -> Gateway:
+    """The gateway with the operator dashboard under /ui/; binds nothing."""
     dashboard = create_dashboard(
         kernel_address=config.kernel_address,
         policy_address=config.policy_address,
         audit_address=config.audit_address,
         identity=config.tls,
     )
-    gateway = Gateway(config, extra_routes=[Route("/ui", _to_dashboard), Mount("/ui", app=dashboard)])
+    return Gateway(config, extra_routes=[Route("/ui", _to_dashboard), Mount("/ui", app=dashboard)],
+                   on_stop=[dashboard.state.backends.close])
+
+
+async def serve(config: GatewayConfig) -> None:
+    gateway = build(config)
     http_socket = listen_socket(config.http_host, config.http_port)
     try:
         grpc_port = gateway.bind_grpc(config.http_host, config.grpc_port)
@@ -163,20 +172,9 @@ async def serve(config: GatewayConfig) -> None:
     await http_task
     stop_task.cancel()
     await gateway.stop()
-    await dashboard.state.backends.close()
     if watchdog is not None:
         watchdog.stop()
     log.info("stopped")
 
 
-def main() -> None:
-    try:
-        config = gateway_config.load()
-    except ConfigError as exc:
-        raise SystemExit(f"gateway: {exc}") from None
-    setup_logging("gateway", config.log_level)
-    setup_tracing("gateway")
-    try:
-        asyncio.run(serve(config))
-    finally:
-        shutdown_tracing()
+SERVICE = Service("gateway", load, serve)

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aos_common.canonical import canonical_json, parse_json_object, sha256_hex
-from aos_common.capabilities import PERM_TOOLS_INVOKE, allows
-from aos_common.errors import REASON_CODES, AosError, InsufficientAuthority, InvalidArgument, InvalidTransition
+from aos_common.capabilities import PERM_TOOLS_INVOKE
+from aos_common.errors import REASON_CODES, AosError, InvalidArgument, InvalidTransition
 from aos_common.logs import log_fields
+from aos_common.permissions import require_operator
 from aos_common.tokens import Claims
 from kernel_svc import states
 from kernel_svc.readers import require_visible
@@ -41,11 +42,6 @@ class Invocation:
     cost_usd: float = 0.0
 
 
-def require_invoker(claims: Claims) -> None:
-    if claims.kind != "operator" or not allows(claims.capabilities, PERM_TOOLS_INVOKE):
-        raise InsufficientAuthority(f"invoking a tool needs an operator token with the {PERM_TOOLS_INVOKE} permission")
-
-
 class ToolInvoker:
     def __init__(self, store: Store, boundary: SyscallBoundary, registry: ToolRegistry, workspace: Path):
         self._store = store
@@ -54,7 +50,7 @@ class ToolInvoker:
         self._workspace = workspace
 
     async def invoke(self, operator: Claims, agent_id: str, tool_name: str, args_json: str) -> Invocation:
-        require_invoker(operator)
+        require_operator(operator, PERM_TOOLS_INVOKE)
         if len(args_json.encode()) > MAX_ARGS_BYTES:
             raise InvalidArgument(f"args_json is larger than {MAX_ARGS_BYTES} bytes")
         tool = self._registry.get(tool_name)

@@ -4,7 +4,7 @@ An operator holding `agents.read` reads every agent. Any other operator reads
 only the agents whose tree it started (its own SpawnAgent calls and their
 descendants); to it, every other agent does not exist, so an id cannot be used
 to probe another tenant's agents. Agent tokens never reach these reads: the
-public API takes operator tokens only (`aos_common.verifier.operator_only`).
+public API takes operator tokens only (`aos_common.permissions.operator_only`).
 """
 
 from __future__ import annotations

@@ -12,18 +12,12 @@ from google.protobuf import timestamp_pb2
 from aos.v1 import agents_pb2 as pb
 from aos.v1 import agents_pb2_grpc as pb_grpc
 from aos.v1 import common_pb2, health_pb2, status_pb2, status_pb2_grpc
-from aos.v1 import policy_internal_pb2 as policy_pb
-from aos.v1 import policy_internal_pb2_grpc as policy_grpc
-from aos_common import events
-from aos_common.capabilities import PERM_AGENTS_SPAWN, allows
-from aos_common.errors import InsufficientAuthority, InvalidArgument, InvalidTransition
-from aos_common.rpc import call
+from aos_common.errors import InvalidArgument
 from aos_common.tokens import Claims
 from aos_common.verifier import TokenVerifier, bearer_from_metadata, caller_claims
 from kernel_svc import scheduler, states
-from kernel_svc.audit import AuditClient, state_change
-from kernel_svc.checkpoint import PENDING, Checkpoint
 from kernel_svc.invoking import ToolInvoker
+from kernel_svc.management import AgentManager
 from kernel_svc.process import AgentProcess
 from kernel_svc.readers import owner_filter, require_visible
 from kernel_svc.spawning import Spawner
@@ -94,16 +88,14 @@ class AgentService(pb_grpc.AgentServiceServicer):
         self,
         store: Store,
         spawner: Spawner,
-        policy: policy_grpc.PolicyServiceStub,
+        manager: AgentManager,
         verifier: TokenVerifier,
         auth_mode: str,
         invoker: ToolInvoker,
-        audit: AuditClient,
     ):
         self._store = store
-        self._audit = audit
         self._spawner = spawner
-        self._policy = policy
+        self._manager = manager
         self._verifier = verifier
         self._auth_mode = auth_mode
         self._invoker = invoker
@@ -147,37 +139,14 @@ class AgentService(pb_grpc.AgentServiceServicer):
     async def CancelAgent(self, request: pb.CancelAgentRequest, context: grpc.aio.ServicerContext
                           ) -> pb.CancelAgentResponse:
         claims, _ = await self._caller(context)
-        self._require_operator(claims)
-        agent_id = require_visible(claims, await self._store.get_agent(_agent_id(request.agent_id))).id
-
-        async def record(before: AgentProcess, after: AgentProcess) -> None:
-            await self._audit.append_for_operator(after.session_id, events.AGENT_STATE_CHANGED, claims,
-                                                  state_change(before, after))
-
-        agent = await self._store.transition(agent_id, states.CANCELLED,
-                                             error=("CANCELLED", f"cancelled by {claims.subject}"), record=record)
-        return pb.CancelAgentResponse(agent=agent_to_pb(agent))
+        return pb.CancelAgentResponse(agent=agent_to_pb(await self._manager.cancel(claims,
+                                                                                   _agent_id(request.agent_id))))
 
     async def RenewAgent(self, request: pb.RenewAgentRequest, context: grpc.aio.ServicerContext
                          ) -> pb.RenewAgentResponse:
         claims, token = await self._caller(context)
-        self._require_operator(claims)
-        agent = require_visible(claims, await self._store.get_agent(_agent_id(request.agent_id)))
-        if agent.state != states.SUSPENDED_TOKEN_EXPIRED:
-            raise InvalidTransition(f"agent {agent.id} is {agent.state}; only a suspended_token_expired agent "
-                                    "can be renewed")
-        renewed = await call(
-            self._policy.RenewAgentToken(
-                policy_pb.RenewAgentTokenRequest(caller_token=token, agent_id=agent.id, expired_jti=agent.token_jti),
-                timeout=10,
-            ),
-            "policy",
-        )
-        inflight = Checkpoint.load(agent.checkpoint, agent.task).inflight
-        resume_state = states.WAITING_APPROVAL if inflight and inflight.phase == PENDING else states.RUNNABLE
-        agent = await self._store.renew_token(agent.id, resume_state, renewed.token, renewed.jti,
-                                              renewed.expires_at_unix)
-        return pb.RenewAgentResponse(agent=agent_to_pb(agent))
+        return pb.RenewAgentResponse(agent=agent_to_pb(await self._manager.renew(claims, token,
+                                                                                 _agent_id(request.agent_id))))
 
     async def InvokeTool(self, request: pb.InvokeToolRequest, context: grpc.aio.ServicerContext
                          ) -> pb.InvokeToolResponse:
@@ -185,11 +154,6 @@ class AgentService(pb_grpc.AgentServiceServicer):
         done = await self._invoker.invoke(claims, _agent_id(request.agent_id), request.tool, request.args_json)
         return pb.InvokeToolResponse(decision=done.decision, ok=done.ok, result=done.result,
                                      syscall_id=done.syscall_id, approval_id=done.approval_id, cost_usd=done.cost_usd)
-
-    @staticmethod
-    def _require_operator(claims: Claims) -> None:
-        if claims.kind != "operator" or not allows(claims.capabilities, PERM_AGENTS_SPAWN):
-            raise InsufficientAuthority(f"managing agents needs the {PERM_AGENTS_SPAWN} permission")
 
 
 class StatusService(status_pb2_grpc.StatusServiceServicer):

@@ -23,9 +23,9 @@ from aos_common.errors import (
     NotFound,
     Unavailable,
 )
+from aos_common.permissions import require_operator
 from aos_common.tokens import Claims
 from policy_svc.audit import AuditLog
-from policy_svc.permissions import require_operator
 from policy_svc.store import Store
 
 log = logging.getLogger(__name__)

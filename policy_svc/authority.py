@@ -7,8 +7,9 @@ import uuid
 from collections.abc import Sequence
 
 from aos_common.errors import Unauthenticated
+from aos_common.permissions import operator_only
 from aos_common.tokens import Claims, kid_of
-from aos_common.verifier import ANONYMOUS, operator_only
+from aos_common.verifier import ANONYMOUS
 from policy_svc.capability import (
     TokenRecord,
     bearer_or_anonymous,

@@ -8,12 +8,12 @@ from typing import Any
 from aos_common import events
 from aos_common.capabilities import PERM_CLASSES_WRITE, PERM_TOKENS_ADMIN, allows
 from aos_common.errors import AlreadyExists, InsufficientAuthority, InvalidArgument, NotFound
+from aos_common.permissions import require_operator
 from aos_common.tokens import Claims
 from policy_svc.audit import AuditLog
 from policy_svc.authority import TokenAuthority, new_jti, now
 from policy_svc.capability import AGENT_SUBJECT_PREFIX, Grant, grant_of, is_anonymous, narrow
 from policy_svc.classes import AgentClass
-from policy_svc.permissions import require_operator
 from policy_svc.store import Store
 
 SUBJECT_PATTERN = re.compile(r"^[A-Za-z0-9_.@:+-]{1,128}$")

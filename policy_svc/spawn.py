@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from aos_common import events
 from aos_common.capabilities import PERM_AGENTS_SPAWN, allows
 from aos_common.errors import BackendNotAllowed, InsufficientAuthority, InvalidArgument, NotFound
+from aos_common.permissions import require_operator
 from aos_common.tokens import Claims
 from policy_svc.approvals import check_uuid
 from policy_svc.audit import AuditLog
 from policy_svc.authority import TokenAuthority, new_jti, now
 from policy_svc.capability import UNBOUNDED_EXP, Grant, agent_id_of, agent_subject, grant_of, is_anonymous, narrow
 from policy_svc.classes import AgentClass
-from policy_svc.permissions import require_operator
 from policy_svc.spawn_limits import SpawnLimits
 from policy_svc.store import Store
 

@@ -20,7 +20,7 @@ from aos.v1 import policy_internal_pb2_grpc as policy_grpc
 from aos_common.tokens import ALGORITHM, Claims
 from audit_svc.anchor_store import AnchorStore
 from audit_svc.config import AuditConfig, S3Settings
-from audit_svc.server import AuditServer, create
+from audit_svc.server import AuditServer, build
 
 
 @dataclass
@@ -89,7 +89,7 @@ def audit_config(
 
 
 async def start_audit(config: AuditConfig, anchor_store: AnchorStore | None = None) -> AuditServer:
-    audit = await create(config, anchor_store)
+    audit = await build(config, anchor_store)
     await audit.server.start()
     return audit
 

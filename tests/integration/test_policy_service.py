@@ -39,10 +39,10 @@ from aos_common.rpc import bearer_metadata, call, reason_of
 from aos_common.tokens import Claims, kid_of
 from aos_common.tokens import verify as verify_signature
 from aosiq import cli_approvals, cli_classes, cli_tokens
-from policy_svc.app import Policy
 from policy_svc.authority import TokenAuthority
 from policy_svc.bootstrap import ensure_bootstrap_token
 from policy_svc.config import PolicyConfig
+from policy_svc.server import Policy, build
 
 if TYPE_CHECKING:
     from tests.conftest import TestDatabase
@@ -106,7 +106,7 @@ async def env(db: TestDatabase, tmp_path_factory: pytest.TempPathFactory):
         key_dir=home / "keys",
         bootstrap_token_file=home / "secrets" / "admin.token",
     )
-    policy = await Policy.build(config)
+    policy = await build(config)
     server, _health, _names = build_server([policy.register])
     port = bind(server, "127.0.0.1:0")
     await server.start()

@@ -15,7 +15,7 @@ import pytest
 from aos.v1 import policy_internal_pb2 as ppb
 from aos_common.errors import AosError, InsufficientAuthority, InvalidArgument, InvalidTransition, NotFound
 from aos_common.tokens import Claims
-from kernel_svc.invoking import ToolInvoker, require_invoker
+from kernel_svc.invoking import ToolInvoker
 from kernel_svc.process import AgentProcess
 from kernel_svc.syscalls import SyscallBoundary
 from kernel_svc.tools.builtin import builtin_registry
@@ -93,14 +93,17 @@ ALLOWED = ppb.AuthorizeResponse(decision=ppb.DECISION_ALLOW, syscall_id=str(uuid
 
 
 @pytest.mark.parametrize("claims", [operator("agents.spawn"), operator("tools.invoke", kind="agent"), operator()])
-def test_invoking_needs_an_operator_holding_tools_invoke(claims: Claims) -> None:
-    with pytest.raises(InsufficientAuthority, match=r"tools\.invoke"):
-        require_invoker(claims)
+def test_invoking_needs_an_operator_holding_tools_invoke(tmp_path: Path, claims: Claims) -> None:
+    h = harness(tmp_path, ALLOWED)
+    with pytest.raises(InsufficientAuthority, match=r"tools\.invoke|agent tokens"):
+        asyncio.run(h.invoker.invoke(claims, AGENT_ID, "sys.noop", ""))
+    assert h.policy.authorized == []
 
 
 @pytest.mark.parametrize("caps", [("tools.invoke",), ("*",)])
-def test_tools_invoke_or_wildcard_is_enough(caps: tuple[str, ...]) -> None:
-    require_invoker(operator(*caps))
+def test_tools_invoke_or_wildcard_is_enough(tmp_path: Path, caps: tuple[str, ...]) -> None:
+    h = harness(tmp_path, ALLOWED)
+    assert asyncio.run(h.invoker.invoke(operator(*caps), AGENT_ID, "sys.noop", "")).decision == "ALLOW"
 
 
 def test_allowed_noop_runs_and_is_completed(tmp_path: Path) -> None:

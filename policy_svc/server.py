@@ -1,4 +1,4 @@
-"""Wiring: builds the policy service from its config and runs it."""
+"""Wiring: builds the policy service from its config and runs it (`python -m policy_svc [rotate-key]`)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from aos.v1 import policy_internal_pb2_grpc as policy_grpc
 from aos.v1 import status_pb2_grpc as status_grpc
 from aos.v1 import tokens_pb2_grpc as tokens_grpc
 from aos_common import tls
+from aos_common.entry import Service
 from aos_common.errors import AosError
 from aos_common.grpc_server import bind, build_server, run_until_stopped
 from aos_common.logs import log_fields
@@ -25,7 +26,7 @@ from policy_svc.approvals import ApprovalDesk
 from policy_svc.audit import AuditLog
 from policy_svc.authority import TokenAuthority
 from policy_svc.bootstrap import ensure_bootstrap_token
-from policy_svc.config import PolicyConfig
+from policy_svc.config import PolicyConfig, load, load_key_dir
 from policy_svc.keys import KeyRing
 from policy_svc.operators import Operators
 from policy_svc.pricing import PriceTable
@@ -54,25 +55,6 @@ class Policy:
     approvals: ApprovalDesk
     syscalls: Syscalls
     agent_tokens: AgentTokens
-
-    @classmethod
-    async def build(cls, config: PolicyConfig) -> Policy:
-        keys = KeyRing(config.key_dir)
-        keys.ensure()
-        prices = PriceTable.load(config.price_table_file)
-        store = await Store.connect(config.database_url)
-        audit_channel = channel(config.audit_address, config.tls)
-        audit = AuditLog(audit_channel)
-        authority = TokenAuthority(keys, store, config.auth_mode)
-        approvals = ApprovalDesk(store, audit)
-        return cls(
-            config=config, store=store, keys=keys, audit_channel=audit_channel, authority=authority,
-            audit=audit, operators=Operators(authority, store, audit, config.admin_token_ttl_seconds),
-            approvals=approvals,
-            syscalls=Syscalls(authority, store, audit, prices, approvals, config.approval_ttl_seconds),
-            agent_tokens=AgentTokens(authority, store, audit, config.token_ttl_seconds,
-                                     SpawnLimits(config.max_agents_per_session, config.max_spawn_depth)),
-        )
 
     def register(self, server: grpc.aio.Server) -> Iterable[str]:
         policy_grpc.add_PolicyServiceServicer_to_server(
@@ -122,8 +104,28 @@ class Policy:
         await self.store.close()
 
 
+async def build(config: PolicyConfig) -> Policy:
+    """Every part of policy, connected to its database and to audit; binds nothing."""
+    keys = KeyRing(config.key_dir)
+    keys.ensure()
+    prices = PriceTable.load(config.price_table_file)
+    store = await Store.connect(config.database_url)
+    audit_channel = channel(config.audit_address, config.tls)
+    audit = AuditLog(audit_channel)
+    authority = TokenAuthority(keys, store, config.auth_mode)
+    approvals = ApprovalDesk(store, audit)
+    return Policy(
+        config=config, store=store, keys=keys, audit_channel=audit_channel, authority=authority,
+        audit=audit, operators=Operators(authority, store, audit, config.admin_token_ttl_seconds),
+        approvals=approvals,
+        syscalls=Syscalls(authority, store, audit, prices, approvals, config.approval_ttl_seconds),
+        agent_tokens=AgentTokens(authority, store, audit, config.token_ttl_seconds,
+                                 SpawnLimits(config.max_agents_per_session, config.max_spawn_depth)),
+    )
+
+
 async def serve(config: PolicyConfig) -> None:
-    policy = await Policy.build(config)
+    policy = await build(config)
     server, health, names = build_server([policy.register], identity=config.tls)
     port = bind(server, config.listen, tls.server_credentials(config.tls))
     log.info("policy service listening", extra=log_fields(address=config.listen, port=port,
@@ -139,3 +141,13 @@ async def serve(config: PolicyConfig) -> None:
 
     await run_until_stopped(server, health, names, on_stop=stop, service="policy",
                             stall_seconds=config.loop_stall_seconds)
+
+
+def rotate_key() -> int:
+    """`python -m policy_svc rotate-key`: add a new signing key (needs only AOS_POLICY_KEY_DIR)."""
+    key = KeyRing(load_key_dir()).rotate()
+    print(f"new signing key {key.kid}; older keys keep verifying until their tokens expire")
+    return 0
+
+
+SERVICE = Service("policy", load, serve, offline={"rotate-key": rotate_key})

@@ -1,4 +1,5 @@
-"""Assembles the kernel from its parts, for the API process and for worker processes."""
+"""Assembles the kernel from its parts, for the API process and for worker processes
+(`python -m kernel_svc [worker]`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from aos.v1 import audit_internal_pb2_grpc as audit_grpc
 from aos.v1 import policy_internal_pb2 as policy_pb
 from aos.v1 import policy_internal_pb2_grpc as policy_grpc
 from aos_common import tls
+from aos_common.entry import Service
 from aos_common.errors import AosError
 from aos_common.grpc_server import bind, build_server, run_until_stopped
 from aos_common.logs import log_fields
@@ -23,10 +25,11 @@ from aos_common.verifier import TokenVerifier
 from aos_common.watchdog import start_watchdog
 from kernel_svc.audit import AuditClient
 from kernel_svc.backends import Backends
-from kernel_svc.config import KernelConfig
+from kernel_svc.config import KernelConfig, load
 from kernel_svc.failpoints import Failpoints
 from kernel_svc.invoking import ToolInvoker
 from kernel_svc.loop import AgentLoop, LoopSettings
+from kernel_svc.management import AgentManager
 from kernel_svc.reaper import Reaper
 from kernel_svc.retirement import Retirement
 from kernel_svc.service import AgentService, StatusService
@@ -117,8 +120,8 @@ async def serve(config: KernelConfig) -> None:
     """The API process: AgentService + StatusService, AOS_WORKERS workers and the reaper."""
     kernel = await build(config)
     verifier = TokenVerifier(kernel.policy)
-    agents = AgentService(kernel.store, kernel.spawner, kernel.policy, verifier, config.auth_mode, kernel.invoker,
-                          kernel.audit)
+    manager = AgentManager(kernel.store, kernel.policy, kernel.audit)
+    agents = AgentService(kernel.store, kernel.spawner, manager, verifier, config.auth_mode, kernel.invoker)
     status = StatusService(kernel.store, config.orphan_after_seconds)
 
     def register(server: grpc.aio.Server) -> Iterable[str]:
@@ -165,3 +168,6 @@ async def run_workers(config: KernelConfig) -> None:
         if watchdog is not None:
             watchdog.stop()
         await kernel.close()
+
+
+SERVICE = Service("kernel", load, serve, runners={"worker": run_workers})
