@@ -20,8 +20,9 @@ from aos_common.errors import (
     Unavailable,
     error_for,
 )
-from aos_common.grpc_server import MAX_MESSAGE_BYTES, build_server
+from aos_common.grpc_server import MAX_MESSAGE_BYTES
 from aos_common.rpc import call, channel
+from tests.unit.loopback import serving
 
 
 class Refusing(status_pb2_grpc.StatusServiceServicer, audit_grpc.AuditWriterServiceServicer):
@@ -48,15 +49,8 @@ async def served() -> AsyncIterator[tuple[Refusing, grpc.aio.Channel]]:
         audit_grpc.add_AuditWriterServiceServicer_to_server(servicer, server)
         return ["aos.v1.StatusService", "aos.v1.AuditWriterService"]
 
-    server, _health, _names = build_server([register])
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    client = channel(f"127.0.0.1:{port}")
-    try:
+    async with serving(register) as (_server, address), channel(address) as client:
         yield servicer, client
-    finally:
-        await client.close()
-        await server.stop(0)
 
 
 @pytest.mark.parametrize("reason", sorted(REASON_CODES))

@@ -14,11 +14,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from aos.v1 import policy_internal_pb2 as ppb
 from aos.v1 import policy_internal_pb2_grpc as ppb_grpc
 from aos_common.errors import Unauthenticated, Unavailable
-from aos_common.grpc_server import build_server
 from aos_common.rpc import channel
 from aos_common.tokens import ALGORITHM, Claims
 from aos_common.verifier import ANONYMOUS, TokenVerifier, bearer_from_metadata, caller_claims
 from policy_svc.keys import public_jwk
+from tests.unit.loopback import serving
 
 
 class _Context:
@@ -82,11 +82,8 @@ async def test_cached_keys_verify_while_policy_is_unreachable() -> None:
         ppb_grpc.add_PolicyServiceServicer_to_server(_KeysOnly(private), server)
         return ["aos.v1.PolicyService"]
 
-    server, _health, _names = build_server([register])
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
     text, claims = _operator_token(private)
-    async with channel(f"127.0.0.1:{port}") as policy:
+    async with serving(register) as (server, address), channel(address) as policy:
         verifier = TokenVerifier(ppb_grpc.PolicyServiceStub(policy), refresh_seconds=0.0)
         assert await verifier.verify(text) == claims
         await server.stop(0)
