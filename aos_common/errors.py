@@ -3,7 +3,9 @@
 Every refusal the runtime makes is an `AosError` carrying one of the contract's
 reason codes. The gRPC interceptor in `aos_common.grpc_server` turns it into a
 status with a `google.rpc.ErrorInfo` detail; the gateway turns that into the
-Google HTTP error body using `HTTP_STATUS_BY_CODE` (the grpc-gateway table).
+Google HTTP error body using `HTTP_STATUS_BY_CODE` (the grpc-gateway table, with
+`HTTP_STATUS_BY_REASON` where a reason needs a finer status). Each reason has its
+class in `ERROR_CLASSES`, which the client side uses to raise what the server raised.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ REASON_CODES: dict[str, grpc.StatusCode] = {
     "BACKEND_NOT_ALLOWED": grpc.StatusCode.PERMISSION_DENIED,
     "COST_CEILING_EXCEEDED": grpc.StatusCode.RESOURCE_EXHAUSTED,
     "AGENT_LIMIT_EXCEEDED": grpc.StatusCode.RESOURCE_EXHAUSTED,
+    "MESSAGE_TOO_LARGE": grpc.StatusCode.RESOURCE_EXHAUSTED,
     "APPROVAL_ARGS_MISMATCH": grpc.StatusCode.ABORTED,
     "INVALID_TRANSITION": grpc.StatusCode.ABORTED,
     "INVALID_ARGUMENT": grpc.StatusCode.INVALID_ARGUMENT,
@@ -50,13 +53,22 @@ HTTP_STATUS_BY_CODE: dict[grpc.StatusCode, int] = {
     grpc.StatusCode.DATA_LOSS: 500,
 }
 
+# Where a reason needs a finer HTTP status than its gRPC code's. A message over
+# gRPC's size limit is RESOURCE_EXHAUSTED like a spent budget, but 429 would tell
+# a client to retry later, and the same message will never fit: 413 says so.
+HTTP_STATUS_BY_REASON: dict[str, int] = {
+    "MESSAGE_TOO_LARGE": 413,
+}
+
 # The reason a bare status (one without ErrorInfo, e.g. from grpc itself) gets.
+# grpc's own RESOURCE_EXHAUSTED is a message over `grpc.max_receive_message_length`;
+# a cost ceiling always travels with its ErrorInfo.
 DEFAULT_REASON_BY_CODE: dict[grpc.StatusCode, str] = {
     grpc.StatusCode.INVALID_ARGUMENT: "INVALID_ARGUMENT",
     grpc.StatusCode.NOT_FOUND: "NOT_FOUND",
     grpc.StatusCode.PERMISSION_DENIED: "INSUFFICIENT_AUTHORITY",
     grpc.StatusCode.UNAUTHENTICATED: "UNAUTHENTICATED",
-    grpc.StatusCode.RESOURCE_EXHAUSTED: "COST_CEILING_EXCEEDED",
+    grpc.StatusCode.RESOURCE_EXHAUSTED: "MESSAGE_TOO_LARGE",
     grpc.StatusCode.ALREADY_EXISTS: "ALREADY_EXISTS",
     grpc.StatusCode.UNAVAILABLE: "UNAVAILABLE",
     grpc.StatusCode.DEADLINE_EXCEEDED: "UNAVAILABLE",
@@ -64,10 +76,20 @@ DEFAULT_REASON_BY_CODE: dict[grpc.StatusCode, str] = {
 }
 
 
+def http_status_of(code: grpc.StatusCode, reason: str) -> int:
+    """The HTTP status for a failure with this gRPC code and reason."""
+    return HTTP_STATUS_BY_REASON.get(reason, HTTP_STATUS_BY_CODE.get(code, 500))
+
+
 class AosError(Exception):
     """A refusal with a contract reason code and a message written for people."""
 
     reason = "INTERNAL"
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.reason not in REASON_CODES:
+            raise TypeError(f"{cls.__name__} names unknown reason code {cls.reason!r}")
 
     def __init__(self, message: str, *, reason: str | None = None, metadata: dict[str, str] | None = None):
         super().__init__(message)
@@ -84,7 +106,7 @@ class AosError(Exception):
 
     @property
     def http_status(self) -> int:
-        return HTTP_STATUS_BY_CODE[self.code]
+        return http_status_of(self.code, self.reason)
 
 
 class InsufficientAuthority(AosError):
@@ -133,3 +155,28 @@ class AlreadyExists(AosError):
 
 class Unavailable(AosError):
     reason = "UNAVAILABLE"
+
+
+class MessageTooLarge(AosError):
+    reason = "MESSAGE_TOO_LARGE"
+
+
+class Internal(AosError):
+    reason = "INTERNAL"
+
+
+# reason -> the class that stands for it, so a refusal rebuilt after a gRPC hop
+# (aos_common.rpc) is caught by `except Unavailable` like one raised in-process.
+ERROR_CLASSES: dict[str, type[AosError]] = {
+    cls.reason: cls
+    for cls in (
+        InsufficientAuthority, Unauthenticated, TokenExpired, BackendNotAllowed, CostCeilingExceeded,
+        AgentLimitExceeded, MessageTooLarge, ApprovalArgsMismatch, InvalidTransition, InvalidArgument, NotFound,
+        AlreadyExists, Unavailable, Internal,
+    )
+}
+
+
+def error_for(reason: str, message: str, metadata: dict[str, str] | None = None) -> AosError:
+    """The error of `reason`'s class; a reason the table does not know is INTERNAL."""
+    return ERROR_CLASSES.get(reason, Internal)(message, metadata=metadata)

@@ -1,8 +1,10 @@
 """Client side of the services' gRPC: channels with tracing, and one error type.
 
 Callers never see raw `AioRpcError`s: `call()` turns a failed RPC into the
-`AosError` the remote side raised (same reason code), so a refusal from policy
-travels unchanged through the kernel to the gateway and the outside client.
+`AosError` the remote side raised (same reason code, same class from
+`aos_common.errors.ERROR_CLASSES`), so a refusal from policy travels unchanged
+through the kernel to the gateway and the outside client, and `except Unavailable`
+catches a service that is down one hop away.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import grpc
 from google.rpc import error_details_pb2, status_pb2
 from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
-from aos_common.errors import DEFAULT_REASON_BY_CODE, REASON_CODES, AosError
+from aos_common.errors import DEFAULT_REASON_BY_CODE, AosError, Unavailable, error_for
 from aos_common.tls import ServiceTls
 
 T = TypeVar("T")
@@ -53,12 +55,11 @@ def reason_of(error: grpc.aio.AioRpcError) -> tuple[str, dict[str, str]]:
 
 
 def to_aos_error(error: grpc.aio.AioRpcError, service: str) -> AosError:
+    """The failed call as the subclass of its reason (INTERNAL for a reason this side does not know)."""
     reason, metadata = reason_of(error)
-    if reason not in REASON_CODES:
-        reason = "INTERNAL"
     if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) and reason == "UNAVAILABLE":
-        return AosError(f"{service} service is unavailable; retry shortly", reason="UNAVAILABLE")
-    return AosError(error.details() or reason, reason=reason, metadata=metadata)
+        return Unavailable(f"{service} service is unavailable; retry shortly")
+    return error_for(reason, error.details() or reason, metadata)
 
 
 async def call(awaitable: Awaitable[T], service: str) -> T:

@@ -125,7 +125,7 @@ def env_for(directory: Path, identity: str) -> dict[str, str]:
 
 def peer_service(context: grpc.aio.ServicerContext) -> str | None:
     """The service named by the caller's verified certificate (None without TLS)."""
-    names = context.auth_context().get("x509_common_name")
+    names = list(context.auth_context().get("x509_common_name", ()))
     return names[0].decode() if names else None
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,7 +117,7 @@ def kid_of(token: str) -> str:
     return kid
 
 
-def verify(token: str, keys: dict[str, Any], now: float | None = None, leeway: int = 0) -> Claims:
+def verify(token: str, keys: Mapping[str, Any], now: float | None = None, leeway: int = 0) -> Claims:
     """Check signature, issuer, audience and time (as of `now`, default the
     clock); return the claims.
 
@@ -140,7 +141,7 @@ class _SignedClaims:
     not_before: int
 
 
-def _check_signature(token: str, keys: dict[str, Any]) -> _SignedClaims:
+def _check_signature(token: str, keys: Mapping[str, Any]) -> _SignedClaims:
     kid = kid_of(token)
     key = keys.get(kid)
     if key is None:

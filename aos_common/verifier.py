@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable
 
 import grpc
 
@@ -78,7 +78,7 @@ class TokenVerifier:
         return claims
 
 
-def bearer_from_metadata(metadata: Sequence[tuple[str, str | bytes]] | None) -> str | None:
+def bearer_from_metadata(metadata: Iterable[tuple[str, str | bytes]] | None) -> str | None:
     for key, value in metadata or ():
         if key.lower() == "authorization":
             text = value.decode() if isinstance(value, bytes) else value

@@ -1,7 +1,8 @@
 """The contract's HTTP error body (the Google HTTP error shape) and where its fields come from.
 
-The HTTP status always follows the gRPC code through the one standard table in
-`aos_common.errors`; the reason is the backend's `ErrorInfo` when it sent one.
+The HTTP status follows the gRPC code through the one standard table in
+`aos_common.errors` (finer for the few reasons it names); the reason is the
+backend's `ErrorInfo` when it sent one.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 import grpc
 from starlette.responses import JSONResponse
 
-from aos_common.errors import DEFAULT_REASON_BY_CODE, DOMAIN, HTTP_STATUS_BY_CODE, AosError
+from aos_common.errors import DEFAULT_REASON_BY_CODE, DOMAIN, AosError, http_status_of
 
 ERROR_INFO_TYPE = "type.googleapis.com/google.rpc.ErrorInfo"
 
@@ -24,7 +25,7 @@ def error_body(
         detail["metadata"] = dict(metadata)
     return {
         "error": {
-            "code": HTTP_STATUS_BY_CODE.get(code, 500),
+            "code": http_status_of(code, reason),
             "status": code.name,
             "message": message,
             "details": [detail],

@@ -16,7 +16,7 @@ from types import ModuleType
 from urllib.parse import unquote
 
 from google.api import annotations_pb2
-from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
+from google.protobuf.descriptor import Descriptor, MethodDescriptor, ServiceDescriptor
 
 import aos.v1
 
@@ -181,7 +181,7 @@ def _check_fields(rule: HttpRule) -> None:
     """A rule naming a field its messages lack is a proto bug: fail at start-up, not per request."""
     where = f"{rule.method.full_name} ({rule.template.text})"
     for field_path in [*rule.bound_fields, *([rule.body] if rule.body not in ("", "*") else [])]:
-        descriptor = rule.method.input_type
+        descriptor: Descriptor | None = rule.method.input_type
         for part in field_path.split("."):
             field = descriptor.fields_by_name.get(part) if descriptor is not None else None
             if field is None:

@@ -113,9 +113,9 @@ class _Schemas:
         return single
 
     def single(self, field: FieldDescriptor) -> dict[str, Any]:
-        if field.type in (FieldDescriptor.TYPE_MESSAGE, FieldDescriptor.TYPE_GROUP):
+        if field.message_type is not None:  # TYPE_MESSAGE and TYPE_GROUP
             return self.ref(field.message_type)
-        if field.type == FieldDescriptor.TYPE_ENUM:
+        if field.enum_type is not None:  # TYPE_ENUM
             return {"type": "string", "enum": [v.name for v in field.enum_type.values]}
         return dict(_SCALARS[field.type])
 

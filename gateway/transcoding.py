@@ -98,14 +98,15 @@ def _place(target: dict[str, Any], chain: list[FieldDescriptor], value: Any, sou
             raise InvalidArgument(f"field {field.name!r} must be an object")
         target = nested
     leaf = chain[-1]
-    key = _existing_key(target, leaf)
-    if key is not None and target[key] != value:
+    existing = _existing_key(target, leaf)
+    if existing is not None and target[existing] != value:
         raise InvalidArgument(f"field {leaf.name!r} is given by the {source} and, differently, by the body")
-    target[key or leaf.name] = value
+    target[existing or leaf.name] = value
 
 
 def _query_value(field: FieldDescriptor, values: list[str], name: str) -> Any:
-    if field.type == FieldDescriptor.TYPE_MESSAGE and field.message_type.full_name not in _SCALAR_LIKE_MESSAGES:
+    message = field.message_type  # set exactly for TYPE_MESSAGE fields
+    if message is not None and message.full_name not in _SCALAR_LIKE_MESSAGES:
         raise InvalidArgument(f"query parameter {name!r} names a message; send it in a body")
     if field.type == FieldDescriptor.TYPE_BOOL:
         converted: list[Any] = []

@@ -2,19 +2,16 @@
 the states an agent ends or stops in, operator cancellations).
 
 Syscall decisions and completions are audited by policy; these are the events
-only the kernel can see.
+only the kernel can see. Both write through aos_common/audit_writer.py.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from aos.v1 import audit_internal_pb2 as audit_pb
 from aos.v1 import audit_internal_pb2_grpc as audit_grpc
-from aos.v1 import common_pb2
+from aos_common.audit_writer import AuditWriter
 from aos_common.canonical import sha256_hex
-from aos_common.rpc import call
 from aos_common.tokens import Claims
 from kernel_svc.process import AgentProcess
 
@@ -22,34 +19,22 @@ SERVICE = "kernel"
 
 
 class AuditClient:
-    def __init__(self, stub: audit_grpc.AuditWriterServiceStub, timeout_s: float = 10.0):
-        self._stub = stub
-        self._timeout_s = timeout_s
+    """The kernel's events, each in the name of the agent or operator that caused it."""
+
+    def __init__(self, stub: audit_grpc.AuditWriterServiceStub) -> None:
+        self._writer = AuditWriter(stub, SERVICE)
 
     async def append(
         self, session_id: str, event_type: str, agent_id: str, token_jti: str, payload: dict[str, Any]
     ) -> int:
         """Append one event the agent caused; Unavailable when audit cannot take it."""
-        actor = common_pb2.Actor(service=SERVICE, subject=f"agent:{agent_id}", jti=token_jti)
-        return await self._append(session_id, event_type, actor, payload)
+        return await self._writer.append(session_id, event_type, payload, subject=f"agent:{agent_id}", jti=token_jti)
 
     async def append_for_operator(
         self, session_id: str, event_type: str, operator: Claims, payload: dict[str, Any]
     ) -> int:
         """Append one event an operator caused, in the operator's name."""
-        actor = common_pb2.Actor(service=SERVICE, subject=operator.subject, jti=operator.jti)
-        return await self._append(session_id, event_type, actor, payload)
-
-    async def _append(self, session_id: str, event_type: str, actor: common_pb2.Actor,
-                      payload: dict[str, Any]) -> int:
-        request = audit_pb.AppendEventRequest(
-            session_id=session_id,
-            event_type=event_type,
-            actor=actor,
-            payload_json=json.dumps(payload, sort_keys=True),
-        )
-        response = await call(self._stub.AppendEvent(request, timeout=self._timeout_s), "audit")
-        return response.chain_seq
+        return await self._writer.append(session_id, event_type, payload, subject=operator.subject, jti=operator.jti)
 
 
 def state_change(before: AgentProcess, after: AgentProcess) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from aos_common.canonical import canonical_json, parse_json_object, sha256_hex
 from aos_common.capabilities import PERM_TOOLS_INVOKE
-from aos_common.errors import REASON_CODES, AosError, InvalidArgument, InvalidTransition
+from aos_common.errors import REASON_CODES, InvalidArgument, InvalidTransition, error_for
 from aos_common.logs import log_fields
 from aos_common.permissions import require_operator
 from aos_common.tokens import Claims
@@ -76,7 +76,7 @@ class ToolInvoker:
             return Invocation("PENDING", approval_id=decision.approval_id)
         if decision.verdict != ALLOW or decision.permit is None:
             reason = decision.reason if decision.reason in REASON_CODES else "INSUFFICIENT_AUTHORITY"
-            raise AosError(decision.message or f"policy refused the call to {tool.name}", reason=reason)
+            raise error_for(reason, decision.message or f"policy refused the call to {tool.name}")
         ctx = ToolContext(workspace=self._workspace, agent_id=agent.id, session_id=agent.session_id)
         outcome = await self._boundary.run_tool(decision.permit, caller, tool, args, ctx)
         log.info("tool invoked for an agent", extra=log_fields(agent_id=agent.id, tool=tool.name, ok=outcome.ok,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable
 
 from aos_common.errors import Unauthenticated
 from aos_common.permissions import operator_only
@@ -61,7 +61,7 @@ class TokenAuthority:
         """Revoked jtis not yet expired: what services verifying locally must refuse."""
         return await self._store.revoked_unexpired()
 
-    async def caller(self, metadata: Sequence[tuple[str, str | bytes]] | None) -> Claims:
+    async def caller(self, metadata: Iterable[tuple[str, str | bytes]] | None) -> Claims:
         """The operator calling a public RPC, from its bearer metadata (ANONYMOUS
         only outside enforced mode); agent tokens are refused."""
         token = bearer_or_anonymous(metadata, self.auth_mode)

@@ -11,7 +11,7 @@ signature is good.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import jwt
@@ -164,7 +164,7 @@ def check_lineage(claims: Claims, kid: str, chain: Sequence[TokenRecord]) -> Non
             raise Unauthenticated("token is broader or longer-lived than its parent")
 
 
-def verify_signature(token: str, public_keys: dict[str, object], *, allow_expired: bool = False) -> Claims:
+def verify_signature(token: str, public_keys: Mapping[str, object], *, allow_expired: bool = False) -> Claims:
     """Signature, issuer, audience and time (time skipped with `allow_expired`)."""
     try:
         return verify(token, public_keys)
@@ -180,7 +180,7 @@ def verify_signature(token: str, public_keys: dict[str, object], *, allow_expire
     return verify(token, public_keys, now=last_valid)
 
 
-def bearer_or_anonymous(metadata: Sequence[tuple[str, str | bytes]] | None, mode: str) -> str | None:
+def bearer_or_anonymous(metadata: Iterable[tuple[str, str | bytes]] | None, mode: str) -> str | None:
     """The caller's bearer token; None means ANONYMOUS (allowed outside enforced mode)."""
     token = bearer_from_metadata(metadata)
     if token is None and mode == "enforced":

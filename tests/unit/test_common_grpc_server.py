@@ -8,8 +8,8 @@ import pytest
 
 from aos.v1 import status_pb2, status_pb2_grpc
 from aos_common.errors import NotFound
-from aos_common.grpc_server import build_server
 from aos_common.rpc import reason_of
+from tests.unit.loopback import serving
 
 
 class Failing(status_pb2_grpc.StatusServiceServicer):
@@ -25,16 +25,10 @@ async def call_with(error: Exception) -> grpc.aio.AioRpcError:
         status_pb2_grpc.add_StatusServiceServicer_to_server(Failing(error), server)
         return ["aos.v1.StatusService"]
 
-    server, _health, _names = build_server([register])
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            with pytest.raises(grpc.aio.AioRpcError) as caught:
-                await status_pb2_grpc.StatusServiceStub(channel).GetStatus(status_pb2.GetStatusRequest(), timeout=5)
-        return caught.value
-    finally:
-        await server.stop(0)
+    async with serving(register) as (_server, address), grpc.aio.insecure_channel(address) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await status_pb2_grpc.StatusServiceStub(channel).GetStatus(status_pb2.GetStatusRequest(), timeout=5)
+    return caught.value
 
 
 async def test_domain_error_keeps_its_reason() -> None:

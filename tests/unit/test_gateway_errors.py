@@ -16,6 +16,7 @@ EXPECTED_HTTP = {
     "TOKEN_EXPIRED": 401,
     "BACKEND_NOT_ALLOWED": 403,
     "COST_CEILING_EXCEEDED": 429,
+    "MESSAGE_TOO_LARGE": 413,
     "APPROVAL_ARGS_MISMATCH": 409,
     "INVALID_TRANSITION": 409,
     "INVALID_ARGUMENT": 400,
@@ -68,6 +69,13 @@ def test_bare_unavailable_becomes_503_without_internal_addresses():
     assert "10.0.0.7" not in body["message"]
     # The gRPC edge gets the same ErrorInfo in the trailers.
     assert any(k == "grpc-status-details-bin" for k, _ in error.trailing_metadata)
+
+
+def test_grpcs_own_size_refusal_is_413_message_too_large_not_a_cost_ceiling():
+    raw = rpc_error(grpc.StatusCode.RESOURCE_EXHAUSTED, "Received message larger than max (5242880 vs. 4194304)", None)
+    body = body_of(from_backend_error(backend_error(raw, "kernel", 5)))["error"]
+    assert body["code"] == 413 and body["status"] == "RESOURCE_EXHAUSTED"
+    assert body["details"][0]["reason"] == "MESSAGE_TOO_LARGE"
 
 
 def test_deadline_becomes_504():
