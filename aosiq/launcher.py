@@ -76,7 +76,7 @@ class UpSettings:
     http_host: str
     http_port: int
     grpc_port: int
-    database_url: str | None
+    database_url: str | None = field(repr=False)
     workers: int
     auth_mode: str
     internal_listen: Mapping[str, str]
@@ -160,7 +160,7 @@ class Stack:
     """What `aosiq up` started; written to `$AOS_HOME/runtime.json`."""
 
     settings: UpSettings
-    admin_dsn: str
+    admin_dsn: str = field(repr=False)
     addresses: dict[str, str] = field(default_factory=dict)
     children: dict[str, Child] = field(default_factory=dict)
     fake_llm_url: str | None = None

@@ -36,7 +36,8 @@ from policy_svc.capability import TokenRecord, check_lineage, record_of, verify_
 from policy_svc.classes import AgentClass
 from policy_svc.keys import KeyRing
 from policy_svc.pricing import DEFAULT_PRICES, PriceTable
-from policy_svc.syscalls import LLM_CALL, TOOL_CALL, SyscallRequest
+from policy_svc.requests import SyscallRequest
+from policy_svc.syscalls import LLM_CALL, TOOL_CALL
 
 TARGET_P50_US = 55.0
 FRESH_TOKENS = 5000  # > the signature memo's 4096 entries

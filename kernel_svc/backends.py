@@ -6,7 +6,8 @@ from collections.abc import Callable
 
 from aos_common.errors import InvalidArgument
 from kernel_svc.config import ProviderSettings
-from kernel_svc.providers.base import BACKENDS, Provider, make_provider
+from kernel_svc.providers.base import BACKENDS, Provider
+from kernel_svc.providers.factory import make_provider
 
 ProviderFactory = Callable[..., Provider]
 

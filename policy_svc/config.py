@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from aos_common import config as env
@@ -15,7 +15,7 @@ from aos_common.tls import from_env as tls_from_env
 @dataclass(frozen=True)
 class PolicyConfig:
     listen: str
-    database_url: str
+    database_url: str = field(repr=False)
     audit_address: str
     key_dir: Path
     auth_mode: str = "enforced"

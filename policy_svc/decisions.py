@@ -11,7 +11,7 @@ reservations serialize; only the estimate is computed here.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aos_common.canonical import canonical_json, parse_json_object, sha256_hex
 from aos_common.capabilities import allows
@@ -21,9 +21,7 @@ from policy_svc.approvals import HASH_PATTERN, effective_state
 from policy_svc.capability import agent_id_of
 from policy_svc.classes import AgentClass
 from policy_svc.pricing import PriceTable
-
-if TYPE_CHECKING:
-    from policy_svc.syscalls import SyscallRequest
+from policy_svc.requests import SyscallRequest
 
 # What a tool call needs next.
 RUN = "run"  # reversible: allowed as it is

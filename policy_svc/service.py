@@ -24,8 +24,9 @@ from policy_svc.approvals import ApprovalDesk, effective_state
 from policy_svc.authority import TokenAuthority
 from policy_svc.classes import AgentClass
 from policy_svc.operators import Operators
+from policy_svc.requests import SyscallRequest
 from policy_svc.spawn import AgentToken, AgentTokens
-from policy_svc.syscalls import SyscallRequest, Syscalls, ToolPolicy
+from policy_svc.syscalls import Syscalls, ToolPolicy
 
 _KINDS = {
     policy_pb.SYSCALL_KIND_LLM_CALL: "llm_call",

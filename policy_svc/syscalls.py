@@ -13,7 +13,7 @@ import json
 import logging
 import re
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -30,6 +30,7 @@ from policy_svc.capability import agent_id_of
 from policy_svc.classes import CAPABILITY_PATTERN
 from policy_svc.decisions import Refused
 from policy_svc.pricing import PriceTable
+from policy_svc.requests import SyscallRequest
 from policy_svc.store import Store
 
 log = logging.getLogger(__name__)
@@ -41,29 +42,6 @@ MAX_ERROR_CHARS = 2000
 MAX_EVIDENCE_ITEMS = 50
 MAX_EVIDENCE_CHARS = 20_000
 DIGEST_PATTERN = re.compile(r"^([0-9a-f]{64})?$")
-
-
-@dataclass(frozen=True)
-class SyscallRequest:
-    token: str
-    kind: str
-    target: str
-    agent_id: str = ""
-    args_canonical: str = ""
-    args_hash: str = ""
-    model: str = ""
-    max_input_tokens: int = 0
-    max_output_tokens: int = 0
-    approval_id: str = ""
-    evidence: list[dict[str, Any]] = field(default_factory=list)
-    invoked_by: str = ""
-    invoked_by_jti: str = ""
-
-    def requester(self) -> dict[str, str]:
-        """Who asked for the call, when an operator did (recorded with the decision)."""
-        if not self.invoked_by:
-            return {}
-        return {"invoked_by": self.invoked_by[:256], "invoked_by_jti": self.invoked_by_jti[:128]}
 
 
 @dataclass(frozen=True)

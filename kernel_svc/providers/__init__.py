@@ -11,8 +11,8 @@ from kernel_svc.providers.base import (
     ToolDef,
     Usage,
     estimate_input_tokens,
-    make_provider,
 )
+from kernel_svc.providers.factory import make_provider
 
 __all__ = [
     "BACKENDS",

@@ -123,22 +123,3 @@ def estimate_input_tokens(request: LlmRequest) -> int:
     for tool in request.tools:
         texts += (tool.name, tool.description, json.dumps(tool.parameters))
     return overhead + sum(len(text.encode()) for text in texts)
-
-
-def make_provider(backend: str, *, base_url: str | None, api_key: str | None, timeout_s: float = 60) -> Provider:
-    """The provider for `backend`; `base_url=None` means the vendor's default endpoint."""
-    # Imported here because the backend modules import this one, and so that a kernel
-    # configured for one backend never loads the other SDKs.
-    if backend == "anthropic":
-        from kernel_svc.providers.anthropic_provider import AnthropicProvider
-
-        return AnthropicProvider(base_url=base_url, api_key=api_key, timeout_s=timeout_s)
-    if backend == "openai":
-        from kernel_svc.providers.openai_provider import OpenAIProvider
-
-        return OpenAIProvider(base_url=base_url, api_key=api_key, timeout_s=timeout_s)
-    if backend == "ollama":
-        from kernel_svc.providers.ollama_provider import OllamaProvider
-
-        return OllamaProvider(base_url=base_url, api_key=api_key, timeout_s=timeout_s)
-    raise ValueError(f"unknown LLM backend {backend!r}; expected one of {', '.join(BACKENDS)}")
