@@ -22,6 +22,7 @@ from aos_common.errors import AosError
 from aos_common.grpc_server import bind, build_server, run_until_stopped
 from aos_common.logs import log_fields
 from aos_common.rpc import channel
+from policy_svc.agent_tokens import AgentTokens
 from policy_svc.approvals import ApprovalDesk
 from policy_svc.audit import AuditLog
 from policy_svc.authority import TokenAuthority
@@ -31,7 +32,6 @@ from policy_svc.keys import KeyRing
 from policy_svc.operators import Operators
 from policy_svc.pricing import PriceTable
 from policy_svc.service import AgentClassServicer, ApprovalServicer, PolicyServicer, StatusServicer, TokenServicer
-from policy_svc.spawn import AgentTokens
 from policy_svc.spawn_limits import SpawnLimits
 from policy_svc.store import Store
 from policy_svc.syscalls import Syscalls

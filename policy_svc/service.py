@@ -20,12 +20,12 @@ from aos.v1 import status_pb2 as status_pb
 from aos.v1 import status_pb2_grpc as status_grpc
 from aos.v1 import tokens_pb2 as tokens_pb
 from aos.v1 import tokens_pb2_grpc as tokens_grpc
+from policy_svc.agent_tokens import AgentToken, AgentTokens
 from policy_svc.approvals import ApprovalDesk, effective_state
 from policy_svc.authority import TokenAuthority
 from policy_svc.classes import AgentClass
 from policy_svc.operators import Operators
 from policy_svc.requests import SyscallRequest
-from policy_svc.spawn import AgentToken, AgentTokens
 from policy_svc.syscalls import Syscalls, ToolPolicy
 
 _KINDS = {

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from kernel_svc.tools.agents import spawn_tool
 from kernel_svc.tools.fs import fs_tools
 from kernel_svc.tools.noop import noop_tools
 from kernel_svc.tools.registry import ToolRegistry
-from kernel_svc.tools.spawn import spawn_tool
 
 
 def builtin_registry() -> ToolRegistry:
