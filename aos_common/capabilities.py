@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 WILDCARD = "*"
+# The LLM backends an agent class may name and a token may allow.
+LLM_BACKENDS = ("anthropic", "openai", "ollama")
 
 # Operator permissions checked by the services (besides tool names).
 PERM_APPROVALS_READ = "approvals.read"

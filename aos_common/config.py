@@ -9,10 +9,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 
 
 class ConfigError(ValueError):
     """A setting is missing or malformed; the message names it."""
+
+
+def aos_home(env: Mapping[str, str] | None = None) -> Path:
+    """`AOS_HOME`, where a local deployment keeps its state: `~/.aosiq` unless set."""
+    source = os.environ if env is None else env
+    return Path(source.get("AOS_HOME") or Path.home() / ".aosiq").expanduser()
 
 
 def env_str(name: str, default: str | None = None, env: Mapping[str, str] | None = None) -> str:

@@ -43,8 +43,8 @@ def migrate(
                                      help="Superuser DSN; defaults to the embedded database under AOS_HOME."),
 ) -> None:
     """Apply pending database migrations (each once; safe to re-run)."""
+    from aos_common.config import aos_home
     from aosiq import database
-    from aosiq.client import aos_home
     from aosiq.migrate import MigrationError
     from aosiq.migrate import migrate as apply
 

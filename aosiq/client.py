@@ -23,6 +23,7 @@ import typer
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from aos_common.config import aos_home
 from aos_common.errors import AosError
 from aos_common.rpc import bearer_metadata, to_aos_error
 
@@ -34,10 +35,6 @@ EXIT_FAILED = 1  # e.g. verification found tampering
 EXIT_USAGE = 2
 EXIT_REFUSED = 3  # the runtime refused (auth, authority, not found, ...)
 EXIT_UNAVAILABLE = 4
-
-
-def aos_home() -> Path:
-    return Path(os.environ.get("AOS_HOME", Path.home() / ".aosiq")).expanduser()
 
 
 def runtime_info(home: Path | None = None) -> dict[str, object]:

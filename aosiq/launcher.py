@@ -29,7 +29,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from aos_common import tls
-from aos_common.config import ConfigError, auth_mode, env_int
+from aos_common.config import ConfigError, aos_home, auth_mode, env_int
 from aos_common.logs import log_fields
 from aosiq import database
 from aosiq.migrate import migrate
@@ -84,7 +84,7 @@ class UpSettings:
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None) -> UpSettings:
         source = os.environ if env is None else env
-        home = Path(source.get("AOS_HOME") or Path.home() / ".aosiq").expanduser().resolve()
+        home = aos_home(source).resolve()
         return cls(
             home=home,
             http_host=source.get("AOS_HTTP_HOST", "127.0.0.1"),

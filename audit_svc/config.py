@@ -45,10 +45,6 @@ class AuditConfig:
     loop_stall_seconds: float = env.LOOP_STALL_SECONDS
 
 
-def _home(source: Mapping[str, str]) -> Path:
-    return Path(source.get("AOS_HOME") or Path.home() / ".aosiq").expanduser()
-
-
 def _s3(source: Mapping[str, str]) -> S3Settings | None:
     endpoint = source.get("AOS_ANCHOR_ENDPOINT", "")
     if not endpoint:
@@ -68,7 +64,7 @@ def _s3(source: Mapping[str, str]) -> S3Settings | None:
 
 def load(source: Mapping[str, str] | None = None) -> AuditConfig:
     source = os.environ if source is None else source
-    home = _home(source)
+    home = env.aos_home(source)
     every_seconds = env.env_float("AOS_ANCHOR_EVERY_SECONDS", 10.0, env=source)
     if every_seconds <= 0:
         raise env.ConfigError("AOS_ANCHOR_EVERY_SECONDS must be positive")

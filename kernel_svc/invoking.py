@@ -15,6 +15,7 @@ from pathlib import Path
 
 from aos_common.canonical import canonical_json, parse_json_object, sha256_hex
 from aos_common.capabilities import PERM_TOOLS_INVOKE
+from aos_common.decisions import ALLOW, PENDING
 from aos_common.errors import REASON_CODES, InvalidArgument, InvalidTransition, error_for
 from aos_common.logs import log_fields
 from aos_common.permissions import require_operator
@@ -22,7 +23,7 @@ from aos_common.tokens import Claims
 from kernel_svc import states
 from kernel_svc.readers import require_visible
 from kernel_svc.store import Store
-from kernel_svc.syscalls import ALLOW, PENDING, TOOL_CALL, Caller, SyscallBoundary
+from kernel_svc.syscalls import TOOL_CALL, Caller, SyscallBoundary
 from kernel_svc.tools.registry import ToolContext, ToolRegistry
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ class ToolInvoker:
         decision = await self._boundary.authorize(caller, kind=TOOL_CALL, target=tool.name, args_canonical=canonical,
                                                   args_digest=digest, invoked_by=operator)
         if decision.verdict == PENDING:
-            return Invocation("PENDING", approval_id=decision.approval_id)
+            return Invocation(PENDING, approval_id=decision.approval_id)
         if decision.verdict != ALLOW or decision.permit is None:
             reason = decision.reason if decision.reason in REASON_CODES else "INSUFFICIENT_AUTHORITY"
             raise error_for(reason, decision.message or f"policy refused the call to {tool.name}")
@@ -82,5 +83,5 @@ class ToolInvoker:
         log.info("tool invoked for an agent", extra=log_fields(agent_id=agent.id, tool=tool.name, ok=outcome.ok,
                                                                syscall_id=decision.permit.syscall_id,
                                                                invoked_by=operator.subject))
-        return Invocation("ALLOW", ok=outcome.ok, result=outcome.text, syscall_id=decision.permit.syscall_id,
+        return Invocation(ALLOW, ok=outcome.ok, result=outcome.text, syscall_id=decision.permit.syscall_id,
                           approval_id=decision.approval_id, cost_usd=outcome.cost_usd)

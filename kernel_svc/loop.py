@@ -17,6 +17,7 @@ from typing import Any
 
 from aos_common import events
 from aos_common.canonical import canonical_json, sha256_hex
+from aos_common.decisions import ALLOW
 from aos_common.errors import InvalidArgument
 from aos_common.logs import log_fields
 from kernel_svc import grounding, states, untrusted
@@ -27,7 +28,7 @@ from kernel_svc.process import AgentProcess
 from kernel_svc.providers.base import LlmRequest, Message, ToolCall, ToolDef, estimate_input_tokens
 from kernel_svc.spawning import ChildrenOf, Spawner
 from kernel_svc.store import Store
-from kernel_svc.syscalls import ALLOW, LLM_CALL, TOOL_CALL, Caller, Permit, ProviderFailed, SyscallBoundary
+from kernel_svc.syscalls import LLM_CALL, TOOL_CALL, Caller, Permit, ProviderFailed, SyscallBoundary
 from kernel_svc.tools.registry import Tool, ToolContext, ToolRegistry
 
 log = logging.getLogger(__name__)

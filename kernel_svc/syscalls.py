@@ -20,6 +20,7 @@ from aos.v1 import common_pb2
 from aos.v1 import policy_internal_pb2 as pb
 from aos.v1 import policy_internal_pb2_grpc as pb_grpc
 from aos_common.canonical import args_hash, sha256_hex
+from aos_common.decisions import ALLOW, DENY, PENDING
 from aos_common.errors import AosError, InsufficientAuthority
 from aos_common.logs import log_fields
 from aos_common.rpc import call
@@ -35,9 +36,6 @@ log = logging.getLogger(__name__)
 LLM_CALL = pb.SYSCALL_KIND_LLM_CALL
 TOOL_CALL = pb.SYSCALL_KIND_TOOL_CALL
 
-ALLOW = "allow"
-PENDING = "pending"
-DENY = "deny"
 
 _VERDICTS = {pb.DECISION_ALLOW: ALLOW, pb.DECISION_PENDING: PENDING, pb.DECISION_DENY: DENY}
 _SEAL = object()

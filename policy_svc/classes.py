@@ -7,10 +7,10 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from aos_common.capabilities import WILDCARD
+from aos_common.capabilities import LLM_BACKENDS, WILDCARD
 from aos_common.errors import InvalidArgument
 
-BACKENDS = frozenset({"anthropic", "openai", "ollama"})
+BACKENDS = frozenset(LLM_BACKENDS)
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
 CAPABILITY_PATTERN = re.compile(r"^[A-Za-z0-9_.:/-]{1,128}$")
 MAX_SPAWN_LIMIT = 100_000

@@ -35,8 +35,7 @@ class PolicyConfig:
 
 
 def _default_key_dir(source: Mapping[str, str]) -> str:
-    home = Path(source.get("AOS_HOME") or Path.home() / ".aosiq").expanduser()
-    return str(home / "policy" / "keys")
+    return str(env.aos_home(source) / "policy" / "keys")
 
 
 def _optional_path(name: str, source: Mapping[str, str]) -> Path | None:
@@ -53,7 +52,7 @@ def load_key_dir(environ: Mapping[str, str] | None = None) -> Path:
 def load(environ: Mapping[str, str] | None = None) -> PolicyConfig:
     source = os.environ if environ is None else environ
     return PolicyConfig(
-        listen=env.env_str("AOS_POLICY_LISTEN", "127.0.0.1:50053", source),
+        listen=env.env_str("AOS_POLICY_LISTEN", "127.0.0.1:50052", source),
         database_url=env.env_str("AOS_POLICY_DATABASE_URL", None, source),
         audit_address=env.env_str("AOS_AUDIT_ADDRESS", None, source),
         key_dir=load_key_dir(source),

@@ -20,6 +20,7 @@ from aos.v1 import status_pb2 as status_pb
 from aos.v1 import status_pb2_grpc as status_grpc
 from aos.v1 import tokens_pb2 as tokens_pb
 from aos.v1 import tokens_pb2_grpc as tokens_grpc
+from aos_common.decisions import ALLOW, DENY, PENDING
 from policy_svc.agent_tokens import AgentToken, AgentTokens
 from policy_svc.approvals import ApprovalDesk, effective_state
 from policy_svc.authority import TokenAuthority
@@ -35,9 +36,9 @@ _KINDS = {
     policy_pb.SYSCALL_KIND_KB_QUERY: "kb_query",
 }
 _DECISIONS = {
-    "ALLOW": policy_pb.DECISION_ALLOW,
-    "PENDING": policy_pb.DECISION_PENDING,
-    "DENY": policy_pb.DECISION_DENY,
+    ALLOW: policy_pb.DECISION_ALLOW,
+    PENDING: policy_pb.DECISION_PENDING,
+    DENY: policy_pb.DECISION_DENY,
 }
 
 

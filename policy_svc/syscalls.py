@@ -19,6 +19,7 @@ from typing import Any
 
 from aos_common import events
 from aos_common.capabilities import PERM_AGENTS_SPAWN, allows
+from aos_common.decisions import ALLOW, DENY, PENDING
 from aos_common.errors import AosError, InsufficientAuthority, InvalidArgument, NotFound, TokenExpired
 from aos_common.logs import log_fields
 from aos_common.tokens import Claims
@@ -36,7 +37,6 @@ from policy_svc.store import Store
 log = logging.getLogger(__name__)
 
 LLM_CALL, TOOL_CALL, SPAWN, KB_QUERY = "llm_call", "tool_call", "spawn", "kb_query"
-ALLOW, PENDING, DENY = "ALLOW", "PENDING", "DENY"
 BLAST_RADII = ("low", "medium", "high")
 MAX_ERROR_CHARS = 2000
 MAX_EVIDENCE_ITEMS = 50

@@ -11,9 +11,10 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from aos_common.capabilities import LLM_BACKENDS
 from aos_common.logs import redact
 
-BACKENDS = ("anthropic", "openai", "ollama")
+BACKENDS = LLM_BACKENDS
 
 
 @dataclass(frozen=True)
