@@ -13,7 +13,7 @@ from datetime import datetime
 
 import grpc
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from google.protobuf import json_format, struct_pb2, timestamp_pb2
+from google.protobuf import json_format, struct_pb2
 
 from aos.v1 import audit_internal_pb2 as internal_pb
 from aos.v1 import audit_internal_pb2_grpc as internal_grpc
@@ -22,6 +22,7 @@ from aos.v1 import audit_pb2_grpc as pb_grpc
 from aos.v1 import common_pb2, health_pb2, status_pb2, status_pb2_grpc
 from aos_common.capabilities import PERM_AUDIT_READ, allows
 from aos_common.errors import InsufficientAuthority, InvalidArgument
+from aos_common.timestamps import to_timestamp
 from aos_common.tls import peer_service
 from aos_common.verifier import TokenVerifier, caller_claims
 from audit_svc.anchoring import Anchorer
@@ -32,12 +33,6 @@ from audit_svc.verify import ChainEntry, Trusted
 DEFAULT_PAGE = 1000
 MAX_PAGE = 10000
 HEX_DIGEST = re.compile(r"^[0-9a-f]{64}$")
-
-
-def _timestamp(moment: datetime) -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
 
 
 def event_message(session_id: str, entry: ChainEntry) -> pb.AuditEvent:
@@ -62,7 +57,7 @@ def event_message(session_id: str, entry: ChainEntry) -> pb.AuditEvent:
     json_format.ParseDict(view.payload, payload)
     message.payload.CopyFrom(payload)
     try:
-        message.created_at.CopyFrom(_timestamp(datetime.fromisoformat(view.created_at)))
+        message.created_at.CopyFrom(to_timestamp(datetime.fromisoformat(view.created_at)))
     except ValueError:
         pass  # left unset: the record's time is not one we wrote
     return message
@@ -163,5 +158,5 @@ class StatusServicer(status_pb2_grpc.StatusServiceServicer):
             successes=stats.successes, failures=stats.failures, store=stats.store, backlog=stats.backlog
         )
         if stats.last_success_at is not None:
-            anchors.last_success_at.CopyFrom(_timestamp(stats.last_success_at))
+            anchors.last_success_at.CopyFrom(to_timestamp(stats.last_success_at))
         return status_pb2.GetStatusResponse(service="audit", anchors=anchors)

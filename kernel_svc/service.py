@@ -7,12 +7,12 @@ import re
 import uuid
 
 import grpc
-from google.protobuf import timestamp_pb2
 
 from aos.v1 import agents_pb2 as pb
 from aos.v1 import agents_pb2_grpc as pb_grpc
 from aos.v1 import common_pb2, health_pb2, status_pb2, status_pb2_grpc
 from aos_common.errors import InvalidArgument
+from aos_common.timestamps import to_timestamp
 from aos_common.tokens import Claims
 from aos_common.verifier import TokenVerifier, bearer_from_metadata, caller_claims
 from kernel_svc import scheduler, states
@@ -30,12 +30,6 @@ DEFAULT_LIST = 100
 _NAME = re.compile(r"^(\*|[A-Za-z0-9][A-Za-z0-9_.:-]{0,127})$")
 
 
-def _timestamp(value: object) -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(value)  # type: ignore[arg-type]
-    return stamp
-
-
 def agent_to_pb(agent: AgentProcess) -> pb.Agent:
     """The API view of an agent. The capability token is never part of it."""
     message = pb.Agent(
@@ -49,8 +43,8 @@ def agent_to_pb(agent: AgentProcess) -> pb.Agent:
         cost_usd=agent.cost_usd,
         grants=list(agent.grants),
         attempts=agent.attempts,
-        created_at=_timestamp(agent.created_at),
-        updated_at=_timestamp(agent.updated_at),
+        created_at=to_timestamp(agent.created_at),
+        updated_at=to_timestamp(agent.updated_at),
         token_jti=agent.token_jti,
     )
     if agent.error_reason:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
 
 import grpc
-from google.protobuf import struct_pb2, timestamp_pb2
+from google.protobuf import struct_pb2
 
 from aos.v1 import agent_classes_pb2 as classes_pb
 from aos.v1 import agent_classes_pb2_grpc as classes_grpc
@@ -21,6 +20,7 @@ from aos.v1 import status_pb2_grpc as status_grpc
 from aos.v1 import tokens_pb2 as tokens_pb
 from aos.v1 import tokens_pb2_grpc as tokens_grpc
 from aos_common.decisions import ALLOW, DENY, PENDING
+from aos_common.timestamps import to_timestamp
 from policy_svc.agent_tokens import AgentToken, AgentTokens
 from policy_svc.approvals import ApprovalDesk, effective_state
 from policy_svc.authority import TokenAuthority
@@ -42,17 +42,6 @@ _DECISIONS = {
 }
 
 
-def _timestamp(value: datetime | int | None) -> timestamp_pb2.Timestamp | None:
-    if value is None:
-        return None
-    stamp = timestamp_pb2.Timestamp()
-    if isinstance(value, datetime):
-        stamp.FromDatetime(value)
-    else:
-        stamp.FromSeconds(value)
-    return stamp
-
-
 def agent_class_pb(agent_class: AgentClass) -> classes_pb.AgentClass:
     return classes_pb.AgentClass(
         name=agent_class.name,
@@ -61,7 +50,7 @@ def agent_class_pb(agent_class: AgentClass) -> classes_pb.AgentClass:
         allowed_backends=sorted(agent_class.allowed_backends),
         capabilities=sorted(agent_class.capabilities),
         cost_ceiling_usd=agent_class.cost_ceiling_usd,
-        created_at=_timestamp(agent_class.created_at),
+        created_at=to_timestamp(agent_class.created_at),
         max_agents=agent_class.max_agents or 0,
         max_depth=agent_class.max_depth or 0,
     )
@@ -90,9 +79,9 @@ def approval_pb(row: dict[str, Any]) -> approvals_pb.Approval:
         decided_by=row["decided_by"] or "",
         decided_jti=row["decided_jti"] or "",
         reason=row["reason"],
-        created_at=_timestamp(row["created_at"]),
-        decided_at=_timestamp(row["decided_at"]),
-        expires_at=_timestamp(row["expires_at"]),
+        created_at=to_timestamp(row["created_at"]),
+        decided_at=to_timestamp(row["decided_at"]),
+        expires_at=to_timestamp(row["expires_at"]),
     )
 
 
@@ -105,8 +94,8 @@ def _token_info(row: dict[str, Any]) -> tokens_pb.TokenInfo:
         grants=list(row["caps"]),
         backends=list(row["backends"]),
         session_id=row["session_id"] or "",
-        issued_at=_timestamp(row["issued_at"]),
-        expires_at=_timestamp(row["expires_at"]),
+        issued_at=to_timestamp(row["issued_at"]),
+        expires_at=to_timestamp(row["expires_at"]),
         revoked=row["revoked"],
     )
 
@@ -223,7 +212,7 @@ class TokenServicer(tokens_grpc.TokenServiceServicer):
         caller = await self._authority.caller(context.invocation_metadata())
         token, claims = await self._operators.mint_token(caller, request.subject, list(request.grants),
                                                          list(request.backends), request.ttl_seconds)
-        return tokens_pb.MintTokenResponse(token=token, jti=claims.jti, expires_at=_timestamp(claims.expires_at),
+        return tokens_pb.MintTokenResponse(token=token, jti=claims.jti, expires_at=to_timestamp(claims.expires_at),
                                            grants=sorted(claims.capabilities), subject=claims.subject)
 
     async def ListTokens(self, request: tokens_pb.ListTokensRequest, context: grpc.aio.ServicerContext,
