@@ -15,9 +15,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from aos_common import events
+from aos_common import decisions, events
 from aos_common.canonical import canonical_json, sha256_hex
-from aos_common.decisions import ALLOW
 from aos_common.errors import InvalidArgument
 from aos_common.logs import log_fields
 from kernel_svc import grounding, states, untrusted
@@ -134,7 +133,7 @@ class AgentLoop:
             max_input_tokens=estimate_input_tokens(request),
             max_output_tokens=self._settings.max_output_tokens,
         )
-        if decision.verdict != ALLOW or decision.permit is None:
+        if decision.verdict != decisions.ALLOW or decision.permit is None:
             if decision.reason == "TOKEN_EXPIRED":
                 return await self._suspend(run)
             return await self._finish(run, states.FAILED, error=(decision.reason, decision.message or decision.reason))
@@ -220,13 +219,13 @@ class AgentLoop:
             approval_id=inflight.approval_id,
             evidence=self._evidence(run.cp),
         )
-        if decision.verdict == ALLOW and decision.permit is not None:
+        if decision.verdict == decisions.ALLOW and decision.permit is not None:
             inflight.phase = ALLOWED
             inflight.syscall_id = decision.permit.syscall_id
             inflight.approval_id = decision.approval_id or inflight.approval_id
             await self._save(run)  # the syscall in flight is on disk before its effect starts
             return await self._execute(run, tool, call, decision.permit)
-        if decision.verdict == PENDING:
+        if decision.verdict == decisions.PENDING:
             inflight.phase = PENDING
             inflight.approval_id = decision.approval_id or inflight.approval_id
             await self._transition(run, states.WAITING_APPROVAL, delay_seconds=self._settings.approval_poll_seconds)
