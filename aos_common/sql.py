@@ -79,6 +79,10 @@ def load_queries(path: Path) -> Statements:
     return Statements(path, statements)
 
 
+# What the driver raises when a statement fails or the database is out of reach:
+# what a store catches and hands to `translate`.
+DRIVER_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
 # SQLSTATE (a full code, or its two-character class) -> the domain error it is.
 # A full code is looked up before its class; a code in neither is INTERNAL.
 SQLSTATE_ERRORS: Mapping[str, type[AosError]] = {

@@ -20,7 +20,7 @@ import asyncpg
 
 from aos_common.errors import AosError
 from aos_common.pools import skip_reset
-from aos_common.sql import load_queries, translate
+from aos_common.sql import DRIVER_ERRORS, load_queries, translate
 from audit_svc.anchors import Checkpoint
 from audit_svc.chain import NewEvent
 from audit_svc.verify import ChainEntry, Row
@@ -47,7 +47,7 @@ class AuditStore:
         try:
             # The default reset on release would double the round trips of an append.
             pool = await asyncpg.create_pool(dsn, min_size=1, max_size=max_size, reset=skip_reset)
-        except (OSError, asyncpg.PostgresError) as exc:
+        except DRIVER_ERRORS as exc:
             raise translate(exc, "audit") from exc
         return cls(pool)
 
@@ -60,7 +60,7 @@ class AuditStore:
                 return await operation(conn)
         except AosError:
             raise
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except DRIVER_ERRORS as exc:
             raise translate(exc, "audit") from exc
 
     async def append(self, event: NewEvent) -> tuple[int, bytes]:
@@ -181,7 +181,7 @@ async def stream_rows(
                     await asyncio.wait([pending])
                     if not pending.cancelled():
                         pending.exception()  # retrieved: the error that ended the read is the one to report
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+    except DRIVER_ERRORS as exc:
         raise translate(exc, "audit") from exc
 
 

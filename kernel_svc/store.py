@@ -15,7 +15,7 @@ import asyncpg
 
 from aos_common.errors import AosError, InvalidArgument, InvalidTransition, NotFound
 from aos_common.pools import skip_reset
-from aos_common.sql import load_queries, translate
+from aos_common.sql import DRIVER_ERRORS, load_queries, translate
 from kernel_svc.errors import StaleEpoch
 from kernel_svc.process import AgentProcess, NewAgent
 
@@ -91,7 +91,7 @@ class Store:
         try:
             pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=init,
                                              reset=skip_reset)
-        except (OSError, asyncpg.PostgresError) as exc:
+        except DRIVER_ERRORS as exc:
             raise translate(exc, "kernel", _OWN_SQLSTATES) from exc
         return cls(pool)
 
@@ -105,7 +105,7 @@ class Store:
                 yield conn
         except AosError:
             raise
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except DRIVER_ERRORS as exc:
             raise translate(exc, "kernel", _OWN_SQLSTATES) from exc
 
     async def _fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
