@@ -1,8 +1,8 @@
 """The audit service's PostgreSQL access (role aos_audit, schema audit).
 
-The only module that imports asyncpg. Appends are one call of the
-`audit.append_event` function (lock, tail, hash, insert in one round trip);
-database failures come out as AosError subclasses.
+The only module that imports asyncpg; its statements are in queries.sql. Appends
+are one call of the `audit.append_event` function (lock, tail, hash, insert in
+one round trip); database failures come out as AosErrors through aos_common.sql.
 """
 
 from __future__ import annotations
@@ -13,84 +13,21 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
 
-from aos_common.errors import AosError, InvalidArgument, Unavailable
+from aos_common.errors import AosError
 from aos_common.pools import skip_reset
+from aos_common.sql import DRIVER_ERRORS, load_queries, translate
 from audit_svc.anchors import Checkpoint
 from audit_svc.chain import NewEvent
 from audit_svc.verify import ChainEntry, Row
 
 T = TypeVar("T")
 
-APPEND = "SELECT chain_seq, hash FROM audit.append_event($1, $2, $3, $4)"
-
-SELECT_EVENTS = """
-SELECT chain_seq, event_type, record, prev_hash, hash
-  FROM audit.audit_events
- WHERE session_id = $1 AND chain_seq > $2
- ORDER BY chain_seq, hash
- LIMIT $3
-"""
-
-# Verification reads through a cursor in the primary key's order: every row
-# exactly once, even duplicated chain_seq values in a tampered table (whose
-# order among themselves does not change the verdict), with no sort.
-STREAM_EVENTS = """
-SELECT chain_seq, event_type, record, prev_hash, hash
-  FROM audit.audit_events
- WHERE session_id = $1 AND chain_seq > $2
- ORDER BY chain_seq
-"""
-
-# Anchoring one session is serialized across replicas by its own advisory key
-# (distinct seed from appends), so two anchorers can never fork the anchor chain.
-LOCK_ANCHORING = "SELECT pg_advisory_xact_lock(hashtextextended($1::text, 7024))"
-
-LAST_ANCHOR = """
-SELECT chain_seq, anchor_hash
-  FROM audit.audit_anchors
- WHERE session_id = $1
- ORDER BY chain_seq DESC
- LIMIT 1
-"""
-
-HEAD = """
-SELECT chain_seq, hash
-  FROM audit.audit_events
- WHERE session_id = $1
- ORDER BY chain_seq DESC
- LIMIT 1
-"""
-
-INSERT_ANCHOR = """
-INSERT INTO audit.audit_anchors
-    (session_id, chain_seq, head_hash, anchor_hash, prev_anchor_hash, object_key, document, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-"""
-
-PENDING_ANCHORS = """
-SELECT session_id, chain_seq, object_key, document
-  FROM audit.audit_anchors
- WHERE stored_at IS NULL
- ORDER BY created_at, chain_seq
- LIMIT $1
-"""
-
-MARK_STORED = "UPDATE audit.audit_anchors SET stored_at = now() WHERE session_id = $1 AND chain_seq = $2"
-
-COUNT_PENDING = "SELECT count(*) FROM audit.audit_anchors WHERE stored_at IS NULL"
-
-# Sessions whose head is past their newest anchor: what a restarted anchorer must pick up.
-UNANCHORED_SESSIONS = """
-SELECT e.session_id, e.head - coalesce(a.anchored, 0) AS pending
-  FROM (SELECT session_id, max(chain_seq) AS head FROM audit.audit_events GROUP BY session_id) e
-  LEFT JOIN (SELECT session_id, max(chain_seq) AS anchored FROM audit.audit_anchors GROUP BY session_id) a
-       USING (session_id)
- WHERE e.head > coalesce(a.anchored, 0)
-"""
+SQL = load_queries(Path(__file__).with_name("queries.sql"))
 
 
 @dataclass(frozen=True)
@@ -99,16 +36,6 @@ class PendingAnchor:
     chain_seq: int
     object_key: str
     document: bytes
-
-
-def _translate(exc: Exception) -> AosError:
-    if isinstance(exc, asyncpg.DataError):
-        return InvalidArgument(f"the database refused a value: {type(exc).__name__}")
-    if isinstance(exc, (OSError, asyncpg.CannotConnectNowError, asyncpg.ConnectionDoesNotExistError)):
-        return Unavailable("the audit database is unavailable; retry shortly")
-    if isinstance(exc, asyncpg.PostgresError):
-        return AosError(f"audit database error (SQLSTATE {exc.sqlstate})")
-    return AosError("audit database error")
 
 
 class AuditStore:
@@ -120,8 +47,8 @@ class AuditStore:
         try:
             # The default reset on release would double the round trips of an append.
             pool = await asyncpg.create_pool(dsn, min_size=1, max_size=max_size, reset=skip_reset)
-        except (OSError, asyncpg.PostgresError) as exc:
-            raise _translate(exc) from exc
+        except DRIVER_ERRORS as exc:
+            raise translate(exc, "audit") from exc
         return cls(pool)
 
     async def close(self) -> None:
@@ -133,19 +60,19 @@ class AuditStore:
                 return await operation(conn)
         except AosError:
             raise
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise _translate(exc) from exc
+        except DRIVER_ERRORS as exc:
+            raise translate(exc, "audit") from exc
 
     async def append(self, event: NewEvent) -> tuple[int, bytes]:
         row = await self._run(
             lambda conn: conn.fetchrow(
-                APPEND, uuid.UUID(event.session_id), event.event_type, event.record, event.created_at
+                SQL["append_event"], uuid.UUID(event.session_id), event.event_type, event.record, event.created_at
             )
         )
         return row["chain_seq"], row["hash"]
 
     async def events(self, session_id: str, after_seq: int, limit: int) -> list[ChainEntry]:
-        rows = await self._run(lambda conn: conn.fetch(SELECT_EVENTS, uuid.UUID(session_id), after_seq, limit))
+        rows = await self._run(lambda conn: conn.fetch(SQL["select_events"], uuid.UUID(session_id), after_seq, limit))
         return [_entry(row) for row in rows]
 
     async def stream_events(
@@ -163,9 +90,9 @@ class AuditStore:
         async def operation(conn: asyncpg.Connection) -> Checkpoint | None:
             session = uuid.UUID(session_id)
             async with conn.transaction():
-                await conn.execute(LOCK_ANCHORING, session_id)
-                head = await conn.fetchrow(HEAD, session)
-                last = await conn.fetchrow(LAST_ANCHOR, session)
+                await conn.execute(SQL["lock_anchoring"], session_id)
+                head = await conn.fetchrow(SQL["head"], session)
+                last = await conn.fetchrow(SQL["last_anchor"], session)
                 if head is None or (last is not None and last["chain_seq"] >= head["chain_seq"]):
                     return None
                 checkpoint = Checkpoint(
@@ -177,7 +104,7 @@ class AuditStore:
                     key_id=key_id,
                 )
                 await conn.execute(
-                    INSERT_ANCHOR,
+                    SQL["insert_anchor"],
                     session,
                     checkpoint.chain_seq,
                     checkpoint.head_hash,
@@ -192,22 +119,22 @@ class AuditStore:
         return await self._run(operation)
 
     async def pending_anchors(self, limit: int = 100) -> list[PendingAnchor]:
-        rows = await self._run(lambda conn: conn.fetch(PENDING_ANCHORS, limit))
+        rows = await self._run(lambda conn: conn.fetch(SQL["pending_anchors"], limit))
         return [PendingAnchor(str(r["session_id"]), r["chain_seq"], r["object_key"], r["document"]) for r in rows]
 
     async def mark_stored(self, anchor: PendingAnchor) -> None:
-        await self._run(lambda conn: conn.execute(MARK_STORED, uuid.UUID(anchor.session_id), anchor.chain_seq))
+        await self._run(lambda conn: conn.execute(SQL["mark_stored"], uuid.UUID(anchor.session_id), anchor.chain_seq))
 
     async def count_pending(self) -> int:
-        return await self._run(lambda conn: conn.fetchval(COUNT_PENDING))
+        return await self._run(lambda conn: conn.fetchval(SQL["count_pending"]))
 
     async def unanchored_sessions(self) -> dict[str, int]:
-        rows = await self._run(lambda conn: conn.fetch(UNANCHORED_SESSIONS))
+        rows = await self._run(lambda conn: conn.fetch(SQL["unanchored_sessions"]))
         return {str(r["session_id"]): r["pending"] for r in rows}
 
 
 def _entry(row: Any) -> ChainEntry:
-    # SELECT_EVENTS lists the columns in ChainEntry's field order.
+    # select_events lists the columns in ChainEntry's field order.
     return ChainEntry._make(row)
 
 
@@ -237,7 +164,7 @@ async def stream_rows(
             # lets the operation in flight land before the transaction ends, since
             # asyncpg refuses to roll back on a connection that is still busy.
             pending: asyncio.Future[Any] | None = asyncio.ensure_future(
-                conn.cursor(STREAM_EVENTS, session, after_seq))
+                conn.cursor(SQL["stream_events"], session, after_seq))
             try:
                 cursor = await asyncio.shield(pending)
                 pending = asyncio.ensure_future(cursor.fetch(batch))
@@ -254,8 +181,8 @@ async def stream_rows(
                     await asyncio.wait([pending])
                     if not pending.cancelled():
                         pending.exception()  # retrieved: the error that ended the read is the one to report
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        raise _translate(exc) from exc
+    except DRIVER_ERRORS as exc:
+        raise translate(exc, "audit") from exc
 
 
 def _snapshot(conn: asyncpg.Connection) -> AbstractAsyncContextManager[object]:

@@ -11,8 +11,8 @@ RETURNING *;
 -- name: get_agent
 SELECT * FROM kernel.agent_processes WHERE id = $1;
 
--- $4 NULL lists every agent; a subject lists only the agents that subject created.
 -- name: list_agents
+-- $4 NULL lists every agent; a subject lists only the agents that subject created.
 SELECT * FROM kernel.agent_processes
 WHERE ($1::text = '' OR state = $1)
   AND ($2::text = '' OR session_id = $2)
@@ -20,8 +20,8 @@ WHERE ($1::text = '' OR state = $1)
 ORDER BY created_at DESC, id
 LIMIT $3;
 
--- Ended agents whose token policy has not yet revoked, oldest end first.
 -- name: unrevoked_ends
+-- Ended agents whose token policy has not yet revoked, oldest end first.
 SELECT id, token_jti FROM kernel.agent_processes
 WHERE token_revoked_at IS NULL
   AND state IN ('completed', 'failed', 'abandoned_ungrounded', 'cancelled')
@@ -32,10 +32,10 @@ LIMIT $1;
 UPDATE kernel.agent_processes SET token_revoked_at = now()
 WHERE id = ANY ($1::uuid[]) AND token_revoked_at IS NULL;
 
+-- name: transition
 -- A state change. $3 (the fencing epoch) is set for worker writes: a worker
 -- whose claim was superseded matches zero rows. Nullable parameters leave the
 -- column as it is.
--- name: transition
 UPDATE kernel.agent_processes
 SET state = $2,
     updated_at = now(),
@@ -51,8 +51,8 @@ WHERE id = $1
   AND ($3::integer IS NULL OR (attempts = $3 AND state = 'running'))
 RETURNING *;
 
--- The row a recorded transition starts from, locked until its transaction ends.
 -- name: lock_agent
+-- The row a recorded transition starts from, locked until its transaction ends.
 SELECT * FROM kernel.agent_processes WHERE id = $1 FOR UPDATE;
 
 -- name: renew_token
@@ -70,12 +70,12 @@ WHERE id = $1
   AND state = ANY (kernel.allowed_predecessors($2))
 RETURNING *;
 
+-- name: claim
 -- Runnable agents, and waiting ones due to re-poll their approval. SKIP LOCKED
 -- lets many workers claim at once without ever taking the same agent. Sessions
 -- take turns: the next agent is from the session with the fewest agents running,
 -- then the one whose last claim is oldest (never claimed first), so one session's
 -- fan-out cannot starve another's; within a session, oldest due first.
--- name: claim
 WITH turns AS (
     SELECT s.session_id, count(*) FILTER (WHERE s.state = 'running') AS running, max(s.claimed_at) AS last_claimed
     FROM kernel.agent_processes s
@@ -113,9 +113,9 @@ ON CONFLICT (worker_id) DO UPDATE SET last_heartbeat = now();
 -- name: heartbeat_workers
 UPDATE kernel.workers SET last_heartbeat = now() WHERE worker_id = ANY ($1::text[]);
 
+-- name: heartbeat_agents
 -- Only the agents a worker is advancing right now: one it has let go of without
 -- settling (the database was down at that moment) must fall to the reaper.
--- name: heartbeat_agents
 UPDATE kernel.agent_processes SET last_heartbeat = now()
 WHERE id = ANY ($2::uuid[]) AND worker_id = ANY ($1::text[]) AND state = 'running';
 
@@ -125,9 +125,9 @@ DELETE FROM kernel.workers WHERE worker_id = ANY ($1::text[]);
 -- name: prune_workers
 DELETE FROM kernel.workers WHERE last_heartbeat < now() - make_interval(secs => $1);
 
+-- name: reap_orphans
 -- Orphans: running agents whose worker stopped heartbeating. The epoch moves
 -- on, so the silent worker's later writes are refused.
--- name: reap_orphans
 UPDATE kernel.agent_processes
 SET state = 'runnable',
     worker_id = NULL,
@@ -162,10 +162,10 @@ SELECT
     COALESCE(sum(recoveries), 0) AS orphans_recovered
 FROM kernel.agent_processes;
 
+-- name: begin_execution
 -- Claims a non-idempotent effect for one syscall, only while the caller's
 -- claim on the agent is current. No row back: either someone already claimed
 -- it (see get_execution) or the caller is stale.
--- name: begin_execution
 INSERT INTO kernel.tool_executions (idempotency_key, agent_id, tool, args_hash)
 SELECT $1, $2, $4, $5
 WHERE EXISTS (

@@ -1,37 +1,28 @@
-"""The kernel's tables. The only module that imports asyncpg; SQLSTATEs become AosErrors here."""
+"""The kernel's tables. The only module that imports asyncpg; its statements are in queries.sql,
+and SQLSTATEs become AosErrors through aos_common.sql (plus the state-machine trigger's own)."""
 
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
-from aos_common.errors import AlreadyExists, AosError, InvalidArgument, InvalidTransition, NotFound, Unavailable
+from aos_common.errors import AosError, InvalidArgument, InvalidTransition, NotFound
 from aos_common.pools import skip_reset
+from aos_common.sql import DRIVER_ERRORS, load_queries, translate
 from kernel_svc.errors import StaleEpoch
 from kernel_svc.process import AgentProcess, NewAgent
 
-_BLOCK = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
+SQL = load_queries(Path(__file__).with_name("queries.sql"))
 
-
-@cache
-def queries() -> dict[str, str]:
-    """The named blocks of queries.sql, parsed once."""
-    text = (Path(__file__).with_name("queries.sql")).read_text()
-    parts = _BLOCK.split(text)
-    return {name: body.strip() for name, body in zip(parts[1::2], parts[2::2], strict=True)}
-
-
-def _q(name: str) -> str:
-    return queries()[name]
+# The state-machine trigger's refusal of an illegal state change (migrations/0004_kernel.sql).
+_OWN_SQLSTATES = {"AOS01": InvalidTransition}
 
 
 @dataclass(frozen=True)
@@ -88,18 +79,6 @@ def _uuid(value: str, what: str = "agent_id") -> uuid.UUID:
         raise InvalidArgument(f"{what} must be a UUID") from None
 
 
-def _translate(error: Exception) -> AosError:
-    if isinstance(error, asyncpg.PostgresError):
-        state = getattr(error, "sqlstate", "")
-        if state == "AOS01":
-            return InvalidTransition(str(error))
-        if state == "23505":
-            return AlreadyExists("that agent already exists")
-        if state and state.startswith("22"):
-            return InvalidArgument("a value was malformed for the database")
-    return Unavailable("the kernel database is unavailable; retry shortly")
-
-
 class Store:
     def __init__(self, pool: asyncpg.Pool):
         self._pool = pool
@@ -112,8 +91,8 @@ class Store:
         try:
             pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=init,
                                              reset=skip_reset)
-        except (OSError, asyncpg.PostgresError) as exc:
-            raise _translate(exc) from exc
+        except DRIVER_ERRORS as exc:
+            raise translate(exc, "kernel", _OWN_SQLSTATES) from exc
         return cls(pool)
 
     async def close(self) -> None:
@@ -126,26 +105,26 @@ class Store:
                 yield conn
         except AosError:
             raise
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise _translate(exc) from exc
+        except DRIVER_ERRORS as exc:
+            raise translate(exc, "kernel", _OWN_SQLSTATES) from exc
 
-    async def _fetchrow(self, name: str, *args: Any) -> asyncpg.Record | None:
+    async def _fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
         async with self._conn() as conn:
-            return await conn.fetchrow(_q(name), *args)
+            return await conn.fetchrow(sql, *args)
 
-    async def _fetch(self, name: str, *args: Any) -> list[asyncpg.Record]:
+    async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         async with self._conn() as conn:
-            return list(await conn.fetch(_q(name), *args))
+            return list(await conn.fetch(sql, *args))
 
-    async def _execute(self, name: str, *args: Any) -> str:
+    async def _execute(self, sql: str, *args: Any) -> str:
         async with self._conn() as conn:
-            return await conn.execute(_q(name), *args)
+            return await conn.execute(sql, *args)
 
     # --- agents -------------------------------------------------------------
 
     async def insert_agent(self, agent: NewAgent) -> AgentProcess:
         row = await self._fetchrow(
-            "insert_agent",
+            SQL["insert_agent"],
             _uuid(agent.id),
             agent.session_id,
             _uuid(agent.parent_id, "parent_id") if agent.parent_id else None,
@@ -163,7 +142,7 @@ class Store:
         return _to_agent(row)
 
     async def get_agent(self, agent_id: str) -> AgentProcess:
-        row = await self._fetchrow("get_agent", _uuid(agent_id))
+        row = await self._fetchrow(SQL["get_agent"], _uuid(agent_id))
         if row is None:
             raise NotFound(f"agent {agent_id} not found")
         return _to_agent(row)
@@ -171,15 +150,15 @@ class Store:
     async def list_agents(self, state: str = "", session_id: str = "", limit: int = 100,
                           created_by: str | None = None) -> list[AgentProcess]:
         """Newest first; with `created_by`, only the agents that subject created."""
-        rows = await self._fetch("list_agents", state, session_id, limit, created_by)
+        rows = await self._fetch(SQL["list_agents"], state, session_id, limit, created_by)
         return [_to_agent(r) for r in rows]
 
     async def unrevoked_ends(self, limit: int = 100) -> list[tuple[str, str]]:
         """(agent id, token jti) of ended agents whose token is not yet revoked."""
-        return [(str(r["id"]), r["token_jti"]) for r in await self._fetch("unrevoked_ends", limit)]
+        return [(str(r["id"]), r["token_jti"]) for r in await self._fetch(SQL["unrevoked_ends"], limit)]
 
     async def mark_tokens_revoked(self, agent_ids: Sequence[str]) -> None:
-        await self._execute("mark_tokens_revoked", [_uuid(a) for a in agent_ids])
+        await self._execute(SQL["mark_tokens_revoked"], [_uuid(a) for a in agent_ids])
 
     async def transition(
         self,
@@ -203,8 +182,8 @@ class Store:
         args = (_uuid(agent_id), to_state, epoch, result, error[0] if error else None,
                 error[1] if error else None, checkpoint, cost_delta, delay_seconds)
         async with self._conn() as conn, (conn.transaction() if record else nullcontext()):
-            before = await conn.fetchrow(_q("lock_agent"), args[0]) if record else None
-            row = await conn.fetchrow(_q("transition"), *args)
+            before = await conn.fetchrow(SQL["lock_agent"], args[0]) if record else None
+            row = await conn.fetchrow(SQL["transition"], *args)
             if row is None:
                 raise await self._why_not(agent_id, to_state, epoch)
             after = _to_agent(row)
@@ -215,7 +194,7 @@ class Store:
     async def renew_token(
         self, agent_id: str, to_state: str, token: str, jti: str, expires_at_unix: int
     ) -> AgentProcess:
-        row = await self._fetchrow("renew_token", _uuid(agent_id), to_state, token, jti, expires_at_unix)
+        row = await self._fetchrow(SQL["renew_token"], _uuid(agent_id), to_state, token, jti, expires_at_unix)
         if row is None:
             raise await self._why_not(agent_id, to_state, None)
         return _to_agent(row)
@@ -232,39 +211,39 @@ class Store:
     async def save_checkpoint(
         self, agent_id: str, epoch: int, checkpoint: dict[str, Any], cost_delta: float = 0.0
     ) -> None:
-        row = await self._fetchrow("save_checkpoint", _uuid(agent_id), epoch, checkpoint, cost_delta)
+        row = await self._fetchrow(SQL["save_checkpoint"], _uuid(agent_id), epoch, checkpoint, cost_delta)
         if row is None:
             raise await self._why_not(agent_id, "running", epoch)
 
     # --- scheduling ---------------------------------------------------------
 
     async def claim(self, worker_id: str) -> AgentProcess | None:
-        row = await self._fetchrow("claim", worker_id)
+        row = await self._fetchrow(SQL["claim"], worker_id)
         return _to_agent(row) if row is not None else None
 
     async def register_worker(self, worker_id: str, host: str, pid: int) -> None:
-        await self._execute("register_worker", worker_id, host, pid)
+        await self._execute(SQL["register_worker"], worker_id, host, pid)
 
     async def heartbeat(self, worker_ids: Sequence[str], agent_ids: Sequence[str]) -> None:
         """Mark the workers alive, and the agents in `agent_ids` they hold as still being advanced."""
         async with self._conn() as conn, conn.transaction():
-            await conn.execute(_q("heartbeat_workers"), list(worker_ids))
-            await conn.execute(_q("heartbeat_agents"), list(worker_ids), list(agent_ids))
+            await conn.execute(SQL["heartbeat_workers"], list(worker_ids))
+            await conn.execute(SQL["heartbeat_agents"], list(worker_ids), list(agent_ids))
 
     async def deregister_workers(self, worker_ids: Sequence[str]) -> None:
-        await self._execute("deregister_workers", list(worker_ids))
+        await self._execute(SQL["deregister_workers"], list(worker_ids))
 
     async def prune_workers(self, older_than_seconds: float) -> None:
-        await self._execute("prune_workers", older_than_seconds)
+        await self._execute(SQL["prune_workers"], older_than_seconds)
 
     async def reap_orphans(self, silent_for_seconds: float) -> list[str]:
-        return [str(r["id"]) for r in await self._fetch("reap_orphans", silent_for_seconds)]
+        return [str(r["id"]) for r in await self._fetch(SQL["reap_orphans"], silent_for_seconds)]
 
     async def suspend_expired(self) -> list[str]:
-        return [str(r["id"]) for r in await self._fetch("suspend_expired")]
+        return [str(r["id"]) for r in await self._fetch(SQL["suspend_expired"])]
 
     async def scheduler_counts(self, live_within_seconds: float) -> SchedulerCounts:
-        row = await self._fetchrow("scheduler_counts", live_within_seconds)
+        row = await self._fetchrow(SQL["scheduler_counts"], live_within_seconds)
         assert row is not None
         return SchedulerCounts(**{key: int(row[key]) for key in SchedulerCounts.__dataclass_fields__})
 
@@ -273,7 +252,7 @@ class Store:
     async def begin_execution(self, key: str, agent_id: str, epoch: int, tool: str, args_hash: str) -> bool:
         """True: the caller owns the effect and must run it. False: it was already
         claimed (by this agent's earlier attempt). Stale callers are refused."""
-        row = await self._fetchrow("begin_execution", key, _uuid(agent_id), epoch, tool, args_hash)
+        row = await self._fetchrow(SQL["begin_execution"], key, _uuid(agent_id), epoch, tool, args_hash)
         if row is not None:
             return True
         if await self.get_execution(key) is not None:
@@ -281,10 +260,10 @@ class Store:
         raise await self._why_not(agent_id, "running", epoch)
 
     async def get_execution(self, key: str) -> Execution | None:
-        row = await self._fetchrow("get_execution", key)
+        row = await self._fetchrow(SQL["get_execution"], key)
         if row is None:
             return None
         return Execution(idempotency_key=row["idempotency_key"], tool=row["tool"], ok=row["ok"], result=row["result"])
 
     async def finish_execution(self, key: str, ok: bool, result: str) -> None:
-        await self._execute("finish_execution", key, ok, result)
+        await self._execute(SQL["finish_execution"], key, ok, result)

@@ -2,30 +2,30 @@
 -- starts with `-- name: <query_name>`. Values are always bind parameters.
 
 -- name: insert_class
-INSERT INTO agent_classes (name, backend, model, allowed_backends, capabilities, cost_ceiling_usd, created_by,
-                           max_agents, max_depth)
+INSERT INTO policy.agent_classes (name, backend, model, allowed_backends, capabilities, cost_ceiling_usd, created_by,
+                                  max_agents, max_depth)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 RETURNING name, backend, model, allowed_backends, capabilities, cost_ceiling_usd, created_at, max_agents, max_depth;
 
 -- name: get_class
 SELECT name, backend, model, allowed_backends, capabilities, cost_ceiling_usd, created_at, max_agents, max_depth
-FROM agent_classes WHERE name = $1;
+FROM policy.agent_classes WHERE name = $1;
 
 -- name: list_classes
 SELECT name, backend, model, allowed_backends, capabilities, cost_ceiling_usd, created_at, max_agents, max_depth
-FROM agent_classes ORDER BY name;
+FROM policy.agent_classes ORDER BY name;
 
 -- name: insert_token
-INSERT INTO capability_tokens (jti, parent_jti, kid, subject, kind, caps, backends, session_id, agent_id,
-                               agent_class, cost_ceiling_usd, issued_at, expires_at)
+INSERT INTO policy.capability_tokens (jti, parent_jti, kid, subject, kind, caps, backends, session_id, agent_id,
+                                      agent_class, cost_ceiling_usd, issued_at, expires_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, to_timestamp($12), to_timestamp($13));
 
 -- name: token_lineage
 -- The token's row, then its parent's, up to the root (depth-bounded against cycles).
 WITH RECURSIVE lineage AS (
-    SELECT t.*, 0 AS depth FROM capability_tokens t WHERE t.jti = $1
+    SELECT t.*, 0 AS depth FROM policy.capability_tokens t WHERE t.jti = $1
     UNION ALL
-    SELECT p.*, l.depth + 1 FROM capability_tokens p JOIN lineage l ON p.jti = l.parent_jti
+    SELECT p.*, l.depth + 1 FROM policy.capability_tokens p JOIN lineage l ON p.jti = l.parent_jti
     WHERE l.depth < 64
 )
 SELECT jti, parent_jti, kid, subject, kind, caps, backends, session_id::text AS session_id, agent_id,
@@ -35,20 +35,20 @@ FROM lineage ORDER BY depth;
 
 -- name: revoke_subtree
 WITH RECURSIVE subtree AS (
-    SELECT jti FROM capability_tokens WHERE jti = $1
+    SELECT jti FROM policy.capability_tokens WHERE jti = $1
     UNION
-    SELECT c.jti FROM capability_tokens c JOIN subtree s ON c.parent_jti = s.jti
+    SELECT c.jti FROM policy.capability_tokens c JOIN subtree s ON c.parent_jti = s.jti
 )
-UPDATE capability_tokens t SET revoked = true, revoked_at = coalesce(t.revoked_at, now())
+UPDATE policy.capability_tokens t SET revoked = true, revoked_at = coalesce(t.revoked_at, now())
 FROM subtree WHERE t.jti = subtree.jti
 RETURNING t.jti;
 
 -- name: list_tokens_under
 -- Tokens descended from $1 (not $1 itself); $2 = include revoked ones.
 WITH RECURSIVE subtree AS (
-    SELECT c.* FROM capability_tokens c WHERE c.parent_jti = $1
+    SELECT c.* FROM policy.capability_tokens c WHERE c.parent_jti = $1
     UNION
-    SELECT c.* FROM capability_tokens c JOIN subtree s ON c.parent_jti = s.jti
+    SELECT c.* FROM policy.capability_tokens c JOIN subtree s ON c.parent_jti = s.jti
 )
 SELECT jti, parent_jti, subject, kind, caps, backends, session_id::text AS session_id,
        issued_at, expires_at, revoked
@@ -58,27 +58,27 @@ ORDER BY issued_at DESC LIMIT 1000;
 -- name: list_all_tokens
 SELECT jti, parent_jti, subject, kind, caps, backends, session_id::text AS session_id,
        issued_at, expires_at, revoked
-FROM capability_tokens WHERE expires_at > now() AND ($1 OR NOT revoked)
+FROM policy.capability_tokens WHERE expires_at > now() AND ($1 OR NOT revoked)
 ORDER BY issued_at DESC LIMIT 1000;
 
 -- name: latest_agent_token
 SELECT jti, parent_jti, kid, subject, kind, caps, backends, session_id::text AS session_id, agent_id,
        agent_class, cost_ceiling_usd, extract(epoch FROM issued_at)::bigint AS issued_at,
        extract(epoch FROM expires_at)::bigint AS expires_at, revoked
-FROM capability_tokens WHERE agent_id = $1 AND kind = 'agent'
+FROM policy.capability_tokens WHERE agent_id = $1 AND kind = 'agent'
 ORDER BY recorded_at DESC LIMIT 1;
 
 -- name: revoked_unexpired
-SELECT jti FROM capability_tokens WHERE revoked AND expires_at > now();
+SELECT jti FROM policy.capability_tokens WHERE revoked AND expires_at > now();
 
 -- name: kids_in_use
-SELECT DISTINCT kid FROM capability_tokens WHERE expires_at > now();
+SELECT DISTINCT kid FROM policy.capability_tokens WHERE expires_at > now();
 
 -- name: insert_ledger
-INSERT INTO cost_ledger (session_id, agent_class, ceiling_usd) VALUES ($1, $2, $3);
+INSERT INTO policy.cost_ledger (session_id, agent_class, ceiling_usd) VALUES ($1, $2, $3);
 
 -- name: get_ledger
-SELECT session_id::text AS session_id, ceiling_usd, reserved_usd, spent_usd FROM cost_ledger
+SELECT session_id::text AS session_id, ceiling_usd, reserved_usd, spent_usd FROM policy.cost_ledger
 WHERE session_id = $1;
 
 -- name: admit_agent
@@ -88,16 +88,16 @@ WHERE session_id = $1;
 -- Concurrent spawns serialize on the ledger row, so none can pass the count.
 WITH placed AS (
     SELECT CASE WHEN $3 = '' THEN 0
-                ELSE COALESCE((SELECT depth FROM session_agents WHERE session_id = $1 AND agent_id = $3), 0) + 1
+                ELSE COALESCE((SELECT depth FROM policy.session_agents WHERE session_id = $1 AND agent_id = $3), 0) + 1
            END AS depth
 ), admitted AS (
-    UPDATE cost_ledger l SET agent_count = l.agent_count + 1
-    FROM agent_classes c, placed p
+    UPDATE policy.cost_ledger l SET agent_count = l.agent_count + 1
+    FROM policy.agent_classes c, placed p
     WHERE l.session_id = $1 AND c.name = l.agent_class
       AND l.agent_count < COALESCE(c.max_agents, $4) AND p.depth <= COALESCE(c.max_depth, $5)
     RETURNING l.session_id, p.depth
 )
-INSERT INTO session_agents (agent_id, session_id, parent_agent_id, depth)
+INSERT INTO policy.session_agents (agent_id, session_id, parent_agent_id, depth)
 SELECT $2, session_id, NULLIF($3, ''), depth FROM admitted
 RETURNING depth;
 
@@ -105,33 +105,33 @@ RETURNING depth;
 -- Why admit_agent refused: the count, the limits, the depth the child would have.
 SELECT l.agent_count, COALESCE(c.max_agents, $3) AS max_agents, COALESCE(c.max_depth, $4) AS max_depth,
        CASE WHEN $2 = '' THEN 0
-            ELSE COALESCE((SELECT depth FROM session_agents WHERE session_id = $1 AND agent_id = $2), 0) + 1
+            ELSE COALESCE((SELECT depth FROM policy.session_agents WHERE session_id = $1 AND agent_id = $2), 0) + 1
        END AS depth
-FROM cost_ledger l JOIN agent_classes c ON c.name = l.agent_class
+FROM policy.cost_ledger l JOIN policy.agent_classes c ON c.name = l.agent_class
 WHERE l.session_id = $1;
 
 -- name: reserve
 -- The ceiling check and the reservation are one statement: concurrent callers
 -- serialize on the ledger row and none can reserve past the ceiling.
 WITH reserved AS (
-    UPDATE cost_ledger SET reserved_usd = reserved_usd + $2
+    UPDATE policy.cost_ledger SET reserved_usd = reserved_usd + $2
     WHERE session_id = $1 AND spent_usd + reserved_usd + $2 <= ceiling_usd
     RETURNING session_id, reserved_usd, spent_usd, ceiling_usd
 ), recorded AS (
-    INSERT INTO syscalls (syscall_id, session_id, agent_id, token_jti, kind, target, model, reserved_usd)
+    INSERT INTO policy.syscalls (syscall_id, session_id, agent_id, token_jti, kind, target, model, reserved_usd)
     SELECT $3, session_id, $4, $5, $6, $7, $8, $2 FROM reserved
     RETURNING syscall_id
 )
 SELECT r.reserved_usd, r.spent_usd, r.ceiling_usd FROM reserved r, recorded;
 
 -- name: insert_syscall
-INSERT INTO syscalls (syscall_id, session_id, agent_id, token_jti, kind, target, args_hash, approval_id)
+INSERT INTO policy.syscalls (syscall_id, session_id, agent_id, token_jti, kind, target, args_hash, approval_id)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8);
 
 -- name: get_syscall
 SELECT syscall_id::text AS syscall_id, session_id::text AS session_id, agent_id, kind, target, model,
        reserved_usd, cost_usd, reported_usd, completed_at IS NOT NULL AS completed
-FROM syscalls WHERE syscall_id = $1;
+FROM policy.syscalls WHERE syscall_id = $1;
 
 -- name: settlement
 -- What Complete reads, in one round trip: the syscall, and the record of the
@@ -145,27 +145,27 @@ SELECT s.syscall_id::text AS syscall_id, s.session_id::text AS session_id, s.age
        t.cost_ceiling_usd AS caller_cost_ceiling_usd, extract(epoch FROM t.issued_at)::bigint AS caller_issued_at,
        extract(epoch FROM t.expires_at)::bigint AS caller_expires_at, t.revoked AS caller_revoked
 FROM (SELECT) AS one
-LEFT JOIN syscalls s ON s.syscall_id = $1
-LEFT JOIN capability_tokens t ON t.jti = $2;
+LEFT JOIN policy.syscalls s ON s.syscall_id = $1
+LEFT JOIN policy.capability_tokens t ON t.jti = $2;
 
 -- name: settle
 -- Settles once: a second Complete for the same syscall matches no row. $6 is the
 -- cost the provider reported; the charge is never more than was reserved, so
 -- spent + reserved stays within the ceiling whatever the provider sends.
 WITH done AS (
-    UPDATE syscalls SET completed_at = now(), ok = $3, error = $4, result_digest = $5,
+    UPDATE policy.syscalls SET completed_at = now(), ok = $3, error = $4, result_digest = $5,
                         reported_usd = $6, cost_usd = LEAST($6, reserved_usd)
     WHERE syscall_id = $1 AND agent_id = $2 AND completed_at IS NULL
     RETURNING session_id, reserved_usd, cost_usd
 )
-UPDATE cost_ledger l SET spent_usd = l.spent_usd + done.cost_usd,
+UPDATE policy.cost_ledger l SET spent_usd = l.spent_usd + done.cost_usd,
                          reserved_usd = l.reserved_usd - done.reserved_usd
 FROM done WHERE l.session_id = done.session_id
 RETURNING l.spent_usd, done.cost_usd AS charged_usd;
 
 -- name: upsert_tool
 -- reversible only ever moves towards false (the trigger refuses the reverse too).
-INSERT INTO tools (name, reversible, blast_radius, idempotent, args_schema_json)
+INSERT INTO policy.tools (name, reversible, blast_radius, idempotent, args_schema_json)
 VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (name) DO UPDATE SET
     reversible = tools.reversible AND EXCLUDED.reversible,
@@ -176,50 +176,50 @@ ON CONFLICT (name) DO UPDATE SET
 RETURNING reversible;
 
 -- name: get_tool
-SELECT name, reversible, blast_radius, idempotent FROM tools WHERE name = $1;
+SELECT name, reversible, blast_radius, idempotent FROM policy.tools WHERE name = $1;
 
 -- name: expire_stale_approvals
-UPDATE approvals SET state = 'expired' WHERE state = 'pending' AND expires_at <= now()
+UPDATE policy.approvals SET state = 'expired' WHERE state = 'pending' AND expires_at <= now()
 RETURNING approval_id::text AS approval_id, session_id::text AS session_id, agent_id, tool, args_hash;
 
 -- name: insert_approval
-INSERT INTO approvals (approval_id, agent_id, session_id, tool, args_canonical, args_hash, blast_radius,
-                       evidence, capability_scope, requested_jti, expires_at)
+INSERT INTO policy.approvals (approval_id, agent_id, session_id, tool, args_canonical, args_hash, blast_radius,
+                              evidence, capability_scope, requested_jti, expires_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, now() + make_interval(secs => $11))
 ON CONFLICT (agent_id, tool, args_hash) WHERE state = 'pending' DO NOTHING
 RETURNING approval_id::text AS approval_id;
 
 -- name: pending_approval
-SELECT approval_id::text AS approval_id FROM approvals
+SELECT approval_id::text AS approval_id FROM policy.approvals
 WHERE agent_id = $1 AND tool = $2 AND args_hash = $3 AND state = 'pending';
 
 -- name: get_approval
 SELECT approval_id::text AS approval_id, agent_id, session_id::text AS session_id, tool, args_canonical,
        args_hash, blast_radius, evidence::text AS evidence, capability_scope, state, decided_by,
        decided_jti, reason, created_at, decided_at, expires_at, expires_at <= now() AS past_expiry
-FROM approvals WHERE approval_id = $1;
+FROM policy.approvals WHERE approval_id = $1;
 
 -- name: lock_approval
 SELECT approval_id::text AS approval_id, agent_id, session_id::text AS session_id, tool, args_canonical,
        args_hash, blast_radius, evidence::text AS evidence, capability_scope, state, decided_by,
        decided_jti, reason, created_at, decided_at, expires_at, expires_at <= now() AS past_expiry
-FROM approvals WHERE approval_id = $1 FOR UPDATE;
+FROM policy.approvals WHERE approval_id = $1 FOR UPDATE;
 
 -- name: list_approvals
 SELECT approval_id::text AS approval_id, agent_id, session_id::text AS session_id, tool, args_canonical,
        args_hash, blast_radius, evidence::text AS evidence, capability_scope, state, decided_by,
        decided_jti, reason, created_at, decided_at, expires_at, expires_at <= now() AS past_expiry
-FROM approvals
+FROM policy.approvals
 WHERE ($1 = '' OR state = $1) AND ($2::uuid IS NULL OR session_id = $2::uuid)
 ORDER BY created_at DESC LIMIT $3;
 
 -- name: decide_approval
-UPDATE approvals SET state = $2, decided_by = $3, decided_jti = $4, reason = $5, decided_at = now()
+UPDATE policy.approvals SET state = $2, decided_by = $3, decided_jti = $4, reason = $5, decided_at = now()
 WHERE approval_id = $1 AND state = 'pending'
 RETURNING approval_id;
 
 -- name: consume_approval
 -- Single use: only an approved row becomes consumed, once.
-UPDATE approvals SET state = 'consumed', consumed_at = now(), consumed_syscall_id = $5
+UPDATE policy.approvals SET state = 'consumed', consumed_at = now(), consumed_syscall_id = $5
 WHERE approval_id = $1 AND agent_id = $2 AND tool = $3 AND args_hash = $4 AND state = 'approved'
 RETURNING session_id::text AS session_id;

@@ -1,14 +1,13 @@
 """PostgreSQL access for the policy service: the only module that imports asyncpg.
 
 Statements come from `queries.sql`. Database failures become AosErrors by
-SQLSTATE class, so callers see contract reasons, never driver exceptions.
+SQLSTATE (aos_common.sql), so callers see contract reasons, never driver exceptions.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from decimal import Decimal
@@ -17,28 +16,15 @@ from typing import Any, ParamSpec, TypeVar
 
 import asyncpg
 
-from aos_common.errors import AlreadyExists, InvalidArgument, NotFound, Unavailable
 from aos_common.pools import skip_reset
+from aos_common.sql import DRIVER_ERRORS, load_queries, translate
 from policy_svc.capability import TokenRecord
 from policy_svc.classes import AgentClass
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
-_BLOCK = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
-
-
-def load_queries(path: Path) -> dict[str, str]:
-    parts = _BLOCK.split(path.read_text())
-    return {parts[i]: parts[i + 1].strip() for i in range(1, len(parts), 2)}
-
-
 SQL = load_queries(Path(__file__).with_name("queries.sql"))
-
-
-# The database cannot be reached or is going away: lost connections, and SQLSTATE class 57
-# (operator intervention: "the database system is shutting down / starting up", a fast shutdown).
-_UNREACHABLE = (asyncpg.PostgresConnectionError, asyncpg.OperatorInterventionError, asyncpg.InterfaceError, OSError)
 
 
 def _translated(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
@@ -46,14 +32,8 @@ def _translated(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
             return await method(*args, **kwargs)
-        except asyncpg.UniqueViolationError as exc:
-            raise AlreadyExists("it already exists") from exc
-        except asyncpg.ForeignKeyViolationError as exc:
-            raise NotFound("a referenced record does not exist") from exc
-        except (asyncpg.CheckViolationError, asyncpg.DataError) as exc:
-            raise InvalidArgument(f"refused by the database: {exc.message}") from exc
-        except _UNREACHABLE as exc:
-            raise Unavailable("the policy database is unavailable") from exc
+        except DRIVER_ERRORS as exc:
+            raise translate(exc, "policy") from exc
 
     return wrapper
 
@@ -275,8 +255,8 @@ class Store(Queries):
     async def connect(cls, dsn: str, min_size: int = 1, max_size: int = 10) -> Store:
         try:
             pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, reset=skip_reset)
-        except (OSError, asyncpg.PostgresError) as exc:
-            raise Unavailable(f"cannot connect to the policy database: {type(exc).__name__}") from exc
+        except DRIVER_ERRORS as exc:
+            raise translate(exc, "policy") from exc
         return cls(pool)
 
     @asynccontextmanager
@@ -286,8 +266,8 @@ class Store(Queries):
         try:
             async with self._pool.acquire() as conn, conn.transaction():
                 yield Queries(conn)
-        except _UNREACHABLE as exc:
-            raise Unavailable("the policy database is unavailable") from exc
+        except DRIVER_ERRORS as exc:
+            raise translate(exc, "policy") from exc
 
     async def close(self) -> None:
         await self._pool.close()
