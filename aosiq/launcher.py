@@ -175,10 +175,14 @@ class Stack:
         """The internal CA's certificate and one certificate and key per service (aos_common/tls.py)."""
         return self.settings.home / "secrets" / "tls"
 
+    @property
+    def http_url(self) -> str:
+        return f"http://{self.settings.http_host}:{self.settings.http_port}"
+
     def runtime_info(self) -> dict[str, object]:
         operator_dsn = self.admin_dsn if self.embedded is not None else "(AOS_DATABASE_URL)"
         return {
-            "http_url": f"http://{self.settings.http_host}:{self.settings.http_port}",
+            "http_url": self.http_url,
             "grpc_address": f"{self.settings.http_host}:{self.settings.grpc_port}",
             "database_url": operator_dsn,
             "fake_llm_url": self.fake_llm_url,
@@ -252,7 +256,8 @@ async def _grpc_ready(address: str, identity: tls.ServiceTls, deadline: float) -
         stub = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() < deadline:
             try:
-                reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
+                # The stub omits the methods HealthStub's __init__ sets.
+                reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1.0)  # type: ignore[attr-defined]
                 if reply.status == health_pb2.HealthCheckResponse.SERVING:
                     return True
             except grpc.aio.AioRpcError:
@@ -336,7 +341,7 @@ class Launcher:
             child.start()
             log.info("started service", extra=log_fields(service=svc, pid=child.pid, log=str(child.log_path)))
             if svc == "gateway":
-                wait_http_ready(child, stack.runtime_info()["http_url"] + "/api/v1/health")
+                wait_http_ready(child, stack.http_url + "/api/v1/health")
             else:
                 wait_ready(child, stack.addresses[svc], launcher_identity)
         write_private(home / "runtime.json", json.dumps(stack.runtime_info(), indent=2) + "\n")

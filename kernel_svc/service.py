@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import datetime
 
 import grpc
 from google.protobuf import timestamp_pb2
@@ -30,9 +31,9 @@ DEFAULT_LIST = 100
 _NAME = re.compile(r"^(\*|[A-Za-z0-9][A-Za-z0-9_.:-]{0,127})$")
 
 
-def _timestamp(value: object) -> timestamp_pb2.Timestamp:
+def _timestamp(value: datetime) -> timestamp_pb2.Timestamp:
     stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(value)  # type: ignore[arg-type]
+    stamp.FromDatetime(value)
     return stamp
 
 
