@@ -24,6 +24,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -33,6 +34,9 @@ from aos_common.config import ConfigError, auth_mode, env_int
 from aos_common.logs import log_fields
 from aosiq import database
 from aosiq.migrate import migrate
+
+if TYPE_CHECKING:
+    from pgserver import PostgresServer
 
 log = logging.getLogger("aosiq.up")
 
@@ -164,7 +168,7 @@ class Stack:
     addresses: dict[str, str] = field(default_factory=dict)
     children: dict[str, Child] = field(default_factory=dict)
     fake_llm_url: str | None = None
-    embedded: object | None = None
+    embedded: PostgresServer | None = None
 
     @property
     def workspace(self) -> Path:
@@ -299,7 +303,7 @@ class Launcher:
         self.stack: Stack | None = None
         self._stopping = False
 
-    def _prepare_database(self) -> tuple[str, object | None]:
+    def _prepare_database(self) -> tuple[str, PostgresServer | None]:
         if self.settings.database_url:
             return self.settings.database_url, None
         log.info("starting embedded PostgreSQL", extra=log_fields(pgdata=str(self.settings.home / "pgdata")))
@@ -403,7 +407,7 @@ class Launcher:
             child.stop()
         if self.stack.embedded is not None:
             with contextlib.suppress(Exception):
-                self.stack.embedded.cleanup()  # type: ignore[attr-defined]
+                self.stack.embedded.cleanup()
         with contextlib.suppress(FileNotFoundError):
             (self.settings.home / "runtime.json").unlink()
         log.info("stopped")
