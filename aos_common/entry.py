@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn, Protocol
 
@@ -27,7 +27,8 @@ class ServiceConfig(Protocol):
     def log_level(self) -> str: ...
 
 
-Runner = Callable[[Any], Awaitable[None]]
+# asyncio.run takes a coroutine: each runner is an `async def`.
+Runner = Callable[[Any], Coroutine[Any, Any, None]]
 
 
 @dataclass(frozen=True)

@@ -72,9 +72,8 @@ def _check_caller(context: grpc.aio.ServicerContext, method: str) -> None:
         raise InsufficientAuthority(f"{method} may be called by {', '.join(sorted(allowed))}, not by {caller!r}")
 
 
-def _wrap_unary(
-    behavior: Callable[..., Awaitable[Any]], method: str, check_caller: bool
-) -> Callable[..., Awaitable[Any]]:
+def _wrap_unary(behavior: Callable[..., Any], method: str, check_caller: bool) -> Callable[..., Awaitable[Any]]:
+    # `behavior` is an aio handler (a coroutine function), though grpc's RpcMethodHandler declares it plain.
     async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
             if check_caller:

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import asyncpg
+import asyncpg.pool
 
 from aos_common.errors import AlreadyExists, AosError, Internal, InvalidArgument, NotFound, Unavailable
 
@@ -82,6 +83,10 @@ def load_queries(path: Path) -> Statements:
 # What the driver raises when a statement fails or the database is out of reach:
 # what a store catches and hands to `translate`.
 DRIVER_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+# A connection as the stores hold one: bare, or lent by a pool (the proxy a
+# pool's acquire() yields, which forwards every call to its connection).
+Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
 # SQLSTATE (a full code, or its two-character class) -> the domain error it is.
 # A full code is looked up before its class; a code in neither is INTERNAL.

@@ -58,7 +58,7 @@ def migrate(
         raise typer.Exit(1) from None
     finally:
         if server is not None:
-            server.cleanup()  # type: ignore[attr-defined]
+            server.cleanup()
     if applied:
         for m in applied:
             typer.echo(f"applied {m.version:04d}_{m.name}")

@@ -194,7 +194,8 @@ def verify_export(export: Export, now: datetime, public_keys: dict[str, Ed25519P
     linkage and head hashes, exactly as `aosiq audit verify` checks them online."""
     anchors = check_anchor_objects(export.session, export.anchors, public_keys)
     verifier = ChainVerifier(export.session, anchors, now)
-    verifier.feed(sorted(export.entries, key=lambda e: (e.chain_seq, e.hash)))
+    entries = sorted(export.entries, key=lambda e: (e.chain_seq, e.hash))
+    verifier.feed(entries)
     return verifier.result()
 
 

@@ -10,9 +10,13 @@ from __future__ import annotations
 import secrets
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import asyncpg
+
+if TYPE_CHECKING:
+    from pgserver import PostgresServer
 
 SERVICE_ROLES = {"kernel": "aos_kernel", "policy": "aos_policy", "audit": "aos_audit"}
 
@@ -44,7 +48,7 @@ def with_query(dsn: str, **params: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def start_embedded(pgdata: Path) -> tuple[object, str]:
+def start_embedded(pgdata: Path) -> tuple[PostgresServer, str]:
     """Start (or reuse) the embedded PostgreSQL in `pgdata`; return (server, admin dsn)."""
     with warnings.catch_warnings():
         # pgserver asks platformdirs for a runtime dir and warns when XDG_RUNTIME_DIR

@@ -24,6 +24,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -33,6 +34,9 @@ from aos_common.config import ConfigError, aos_home, auth_mode, env_int
 from aos_common.logs import log_fields
 from aosiq import database
 from aosiq.migrate import migrate
+
+if TYPE_CHECKING:
+    from pgserver import PostgresServer
 
 log = logging.getLogger("aosiq.up")
 
@@ -164,7 +168,7 @@ class Stack:
     addresses: dict[str, str] = field(default_factory=dict)
     children: dict[str, Child] = field(default_factory=dict)
     fake_llm_url: str | None = None
-    embedded: object | None = None
+    embedded: PostgresServer | None = None
 
     @property
     def workspace(self) -> Path:
@@ -175,10 +179,14 @@ class Stack:
         """The internal CA's certificate and one certificate and key per service (aos_common/tls.py)."""
         return self.settings.home / "secrets" / "tls"
 
+    @property
+    def http_url(self) -> str:
+        return f"http://{self.settings.http_host}:{self.settings.http_port}"
+
     def runtime_info(self) -> dict[str, object]:
         operator_dsn = self.admin_dsn if self.embedded is not None else "(AOS_DATABASE_URL)"
         return {
-            "http_url": f"http://{self.settings.http_host}:{self.settings.http_port}",
+            "http_url": self.http_url,
             "grpc_address": f"{self.settings.http_host}:{self.settings.grpc_port}",
             "database_url": operator_dsn,
             "fake_llm_url": self.fake_llm_url,
@@ -252,7 +260,8 @@ async def _grpc_ready(address: str, identity: tls.ServiceTls, deadline: float) -
         stub = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() < deadline:
             try:
-                reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
+                # The stub omits the methods HealthStub's __init__ sets.
+                reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1.0)  # type: ignore[attr-defined]
                 if reply.status == health_pb2.HealthCheckResponse.SERVING:
                     return True
             except grpc.aio.AioRpcError:
@@ -294,7 +303,7 @@ class Launcher:
         self.stack: Stack | None = None
         self._stopping = False
 
-    def _prepare_database(self) -> tuple[str, object | None]:
+    def _prepare_database(self) -> tuple[str, PostgresServer | None]:
         if self.settings.database_url:
             return self.settings.database_url, None
         log.info("starting embedded PostgreSQL", extra=log_fields(pgdata=str(self.settings.home / "pgdata")))
@@ -336,7 +345,7 @@ class Launcher:
             child.start()
             log.info("started service", extra=log_fields(service=svc, pid=child.pid, log=str(child.log_path)))
             if svc == "gateway":
-                wait_http_ready(child, stack.runtime_info()["http_url"] + "/api/v1/health")
+                wait_http_ready(child, stack.http_url + "/api/v1/health")
             else:
                 wait_ready(child, stack.addresses[svc], launcher_identity)
         write_private(home / "runtime.json", json.dumps(stack.runtime_info(), indent=2) + "\n")
@@ -398,7 +407,7 @@ class Launcher:
             child.stop()
         if self.stack.embedded is not None:
             with contextlib.suppress(Exception):
-                self.stack.embedded.cleanup()  # type: ignore[attr-defined]
+                self.stack.embedded.cleanup()
         with contextlib.suppress(FileNotFoundError):
             (self.settings.home / "runtime.json").unlink()
         log.info("stopped")

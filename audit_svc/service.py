@@ -22,7 +22,6 @@ from aos.v1 import audit_pb2_grpc as pb_grpc
 from aos.v1 import common_pb2, health_pb2, status_pb2, status_pb2_grpc
 from aos_common.capabilities import PERM_AUDIT_READ, allows
 from aos_common.errors import InsufficientAuthority, InvalidArgument
-from aos_common.timestamps import to_timestamp
 from aos_common.tls import peer_service
 from aos_common.verifier import TokenVerifier, caller_claims
 from audit_svc.anchoring import Anchorer
@@ -57,7 +56,7 @@ def event_message(session_id: str, entry: ChainEntry) -> pb.AuditEvent:
     json_format.ParseDict(view.payload, payload)
     message.payload.CopyFrom(payload)
     try:
-        message.created_at.CopyFrom(to_timestamp(datetime.fromisoformat(view.created_at)))
+        message.created_at.FromDatetime(datetime.fromisoformat(view.created_at))
     except ValueError:
         pass  # left unset: the record's time is not one we wrote
     return message
@@ -158,5 +157,5 @@ class StatusServicer(status_pb2_grpc.StatusServiceServicer):
             successes=stats.successes, failures=stats.failures, store=stats.store, backlog=stats.backlog
         )
         if stats.last_success_at is not None:
-            anchors.last_success_at.CopyFrom(to_timestamp(stats.last_success_at))
+            anchors.last_success_at.FromDatetime(stats.last_success_at)
         return status_pb2.GetStatusResponse(service="audit", anchors=anchors)

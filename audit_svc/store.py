@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,9 +18,9 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from aos_common.errors import AosError
+from aos_common.errors import AosError, Internal
 from aos_common.pools import skip_reset
-from aos_common.sql import DRIVER_ERRORS, load_queries, translate
+from aos_common.sql import DRIVER_ERRORS, Connection, load_queries, translate
 from audit_svc.anchors import Checkpoint
 from audit_svc.chain import NewEvent
 from audit_svc.verify import ChainEntry, Row
@@ -54,7 +54,7 @@ class AuditStore:
     async def close(self) -> None:
         await self._pool.close()
 
-    async def _run(self, operation: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    async def _run(self, operation: Callable[[Connection], Awaitable[T]]) -> T:
         try:
             async with self._pool.acquire() as conn:
                 return await operation(conn)
@@ -69,6 +69,8 @@ class AuditStore:
                 SQL["append_event"], uuid.UUID(event.session_id), event.event_type, event.record, event.created_at
             )
         )
+        if row is None:
+            raise Internal("the append returned no row")
         return row["chain_seq"], row["hash"]
 
     async def events(self, session_id: str, after_seq: int, limit: int) -> list[ChainEntry]:
@@ -77,7 +79,7 @@ class AuditStore:
 
     async def stream_events(
         self, session_id: str, after_seq: int = 0, batch: int = 5000
-    ) -> AsyncIterator[list[Row]]:
+    ) -> AsyncGenerator[list[Row], None]:
         """A session's entries in order, in batches, without holding the whole chain."""
         async for rows in stream_rows(self._pool, session_id, after_seq, batch):
             yield rows
@@ -87,7 +89,7 @@ class AuditStore:
     ) -> Checkpoint | None:
         """Record a signed checkpoint of the session's head, unless the head is already anchored."""
 
-        async def operation(conn: asyncpg.Connection) -> Checkpoint | None:
+        async def operation(conn: Connection) -> Checkpoint | None:
             session = uuid.UUID(session_id)
             async with conn.transaction():
                 await conn.execute(SQL["lock_anchoring"], session_id)
@@ -139,7 +141,7 @@ def _entry(row: Any) -> ChainEntry:
 
 
 @asynccontextmanager
-async def _connection(source: asyncpg.Pool | asyncpg.Connection) -> AsyncIterator[asyncpg.Connection]:
+async def _connection(source: asyncpg.Pool | Connection) -> AsyncIterator[Connection]:
     if isinstance(source, asyncpg.Pool):
         async with source.acquire() as conn:
             yield conn
@@ -148,8 +150,8 @@ async def _connection(source: asyncpg.Pool | asyncpg.Connection) -> AsyncIterato
 
 
 async def stream_rows(
-    source: asyncpg.Pool | asyncpg.Connection, session_id: str, after_seq: int = 0, batch: int = 5000
-) -> AsyncIterator[list[Row]]:
+    source: asyncpg.Pool | Connection, session_id: str, after_seq: int = 0, batch: int = 5000
+) -> AsyncGenerator[list[Row], None]:
     """A session's raw rows in chain order, page by page, from one snapshot
     (columns in ChainEntry's order; the verifier reads them column-wise, so
     no per-row object is built). The next page is requested before the
@@ -163,10 +165,10 @@ async def stream_rows(
             # shield: whatever ends the read (the caller's error, a cancellation)
             # lets the operation in flight land before the transaction ends, since
             # asyncpg refuses to roll back on a connection that is still busy.
-            pending: asyncio.Future[Any] | None = asyncio.ensure_future(
-                conn.cursor(SQL["stream_events"], session, after_seq))
+            opening = asyncio.ensure_future(conn.cursor(SQL["stream_events"], session, after_seq))
+            pending: asyncio.Future[Any] | None = opening
             try:
-                cursor = await asyncio.shield(pending)
+                cursor = await asyncio.shield(opening)
                 pending = asyncio.ensure_future(cursor.fetch(batch))
                 while pending is not None:
                     rows = await asyncio.shield(pending)
@@ -185,7 +187,7 @@ async def stream_rows(
         raise translate(exc, "audit") from exc
 
 
-def _snapshot(conn: asyncpg.Connection) -> AbstractAsyncContextManager[object]:
+def _snapshot(conn: Connection) -> AbstractAsyncContextManager[object]:
     """A cursor needs a transaction: the caller's, or a read-only one of our own."""
     if conn.is_in_transaction():
         return nullcontext()

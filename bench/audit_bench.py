@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -30,7 +31,7 @@ from audit_svc.anchor_store import LocalAnchorStore
 from audit_svc.anchoring import Anchorer
 from audit_svc.anchors import AnchorSigner
 from audit_svc.chain import ENTRY_TAG, Actor, NewEvent, new_event
-from audit_svc.store import APPEND, AuditStore, stream_rows
+from audit_svc.store import SQL, AuditStore, stream_rows
 from audit_svc.verify import AnchorSet, ChainEntry, ChainVerifier
 from bench.harness import machine, median_run, pyplot, write_results
 
@@ -83,7 +84,7 @@ async def bare_append_rate(dsn: str, count: int) -> float:
         session = uuid.UUID(ready.session_id)
         start = time.perf_counter()
         for _ in range(count):
-            await conn.fetchrow(APPEND, session, ready.event_type, ready.record, ready.created_at)
+            await conn.fetchrow(SQL["append_event"], session, ready.event_type, ready.record, ready.created_at)
         return count / (time.perf_counter() - start)
     finally:
         await conn.close()
@@ -112,7 +113,9 @@ async def verification(dsn: str, store: AuditStore, length: int) -> dict[str, fl
         # Each side is timed REPEATS times, alternating, and its median taken: one
         # fetch of 20 000 rows is short enough that a single garbage collection
         # moves it by a third.
-        fetches, narrow_fetches, streams = [], [], []
+        fetches: list[float] = []
+        narrow_fetches: list[float] = []
+        streams: list[float] = []
         for _ in range(REPEATS):
             for query, timings in ((PLAIN_FETCH, fetches), (PLAIN_FETCH_CHECKED_COLUMNS, narrow_fetches)):
                 start = time.perf_counter()
@@ -204,7 +207,7 @@ async def anchor_write_rates(store: AuditStore, home: Path, sessions: int, secon
     return results
 
 
-async def run(admin_dsn: str, home: Path, appends: int, verify_length: int) -> dict[str, object]:
+async def run(admin_dsn: str, home: Path, appends: int, verify_length: int) -> dict[str, Any]:
     database = f"aos_bench_{uuid.uuid4().hex[:8]}"
     db_admin = await create_database(admin_dsn, database)
     await migrate(db_admin)
@@ -263,12 +266,12 @@ def main() -> None:
                 runs.append(asyncio.run(run(admin_dsn, home / f"run-{index}", args.appends, args.verify_length)))
         finally:
             if server is not None:
-                server.cleanup()  # type: ignore[attr-defined]
-    results = median_run(runs, key=lambda r: r["append"]["append_vs_raw_insert"])  # type: ignore[index]
+                server.cleanup()
+    results = median_run(runs, key=lambda r: r["append"]["append_vs_raw_insert"])
     ratios = ratio_medians(runs)
     path = write_results("audit", {"machine": machine(), "settings": vars(args), "summary": results,
                                    "ratio_medians": ratios, "runs": runs})
-    plot(ratios, results["anchor_writes"], path.with_suffix(".png"))  # type: ignore[arg-type]
+    plot(ratios, results["anchor_writes"], path.with_suffix(".png"))
     print(json.dumps({**results, "ratio_medians": ratios}, indent=2))
 
 
@@ -303,7 +306,7 @@ def plot(ratios: dict[str, float], anchor_writes: list[dict[str, float]], path: 
     fig.savefig(path, dpi=110)
 
 
-def ratio_medians(runs: list[dict[str, object]]) -> dict[str, float]:
+def ratio_medians(runs: list[dict[str, Any]]) -> dict[str, float]:
     """Each target ratio's own median across runs (the summary is one whole run)."""
     picks = {
         "append_vs_raw_insert": ("append", "append_vs_raw_insert"),
@@ -314,7 +317,7 @@ def ratio_medians(runs: list[dict[str, object]]) -> dict[str, float]:
         "streamed_vs_fetch_checked_columns": ("verify", "streamed_vs_fetch_checked_columns"),
         "in_memory_vs_hashlib": ("verify", "in_memory_vs_hashlib"),
     }
-    return {name: statistics.median(run[group][key] for run in runs)  # type: ignore[index]
+    return {name: statistics.median(run[group][key] for run in runs)
             for name, (group, key) in picks.items()}
 
 

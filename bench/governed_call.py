@@ -63,8 +63,8 @@ async def measure_level(stack: RunningStack, agents: list[str], echo: str, chain
             aiohttp.ClientSession(base_url=stack.http_url, headers={"Authorization": f"Bearer {token}"},
                                   connector=aiohttp.TCPConnector(limit=64),
                                   timeout=aiohttp.ClientTimeout(total=30)) as http:
-        echo_call = echo_channel.unary_unary(METHOD)
-        chain_call = chain_channel.unary_unary(METHOD)
+        echo_call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = echo_channel.unary_unary(METHOD)
+        chain_call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = chain_channel.unary_unary(METHOD)
         invoke = agents_pb2_grpc.AgentServiceStub(gateway_channel).InvokeTool
 
         async def bare(call: grpc.aio.UnaryUnaryMultiCallable, index: int) -> None:

@@ -36,7 +36,9 @@ async def serve(port: int, next_address: str | None) -> None:
 
         server.add_generic_rpc_handlers([_handler(grpc.unary_unary_rpc_method_handler(echo))])
     else:
-        forward = grpc.aio.insecure_channel(next_address).unary_unary(METHOD)
+        forward: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = grpc.aio.insecure_channel(next_address).unary_unary(
+            METHOD
+        )
 
         async def relay(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
             metadata = tuple((k, v) for k, v in context.invocation_metadata() or () if k == "authorization")

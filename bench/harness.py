@@ -18,11 +18,11 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import psutil
@@ -57,7 +57,7 @@ class Latencies:
         }
 
 
-def percentile(ordered: list[float], pct: float) -> float:
+def percentile(ordered: Sequence[float], pct: float) -> float:
     """Nearest-rank percentile of an already sorted list."""
     if not ordered:
         return float("nan")
@@ -131,7 +131,10 @@ def pyplot() -> Any:
     return plt
 
 
-def median_run(runs: list[dict[str, Any]], key: Callable[[dict[str, Any]], float]) -> dict[str, Any]:
+Run = TypeVar("Run")
+
+
+def median_run(runs: list[Run], key: Callable[[Run], float]) -> Run:
     """The run whose `key` is the median (the lower middle one for an even count)."""
     ordered = sorted(runs, key=key)
     return ordered[(len(ordered) - 1) // 2]
@@ -181,7 +184,7 @@ def running_stack(overrides: dict[str, str]) -> Iterator[RunningStack]:
                 finally:
                     stop_stack(stack)
         finally:
-            server.cleanup()  # type: ignore[attr-defined]
+            server.cleanup()
 
 
 async def _fresh_database(admin_dsn: str, name: str) -> None:

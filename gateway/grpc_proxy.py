@@ -108,8 +108,9 @@ def _public_pool(services: list[ServiceDescriptor]) -> descriptor_pool.Descripto
 
     for service in services:
         add(service.file)
-    add(health_pb2.DESCRIPTOR)
-    add(reflection_pb2.DESCRIPTOR)
+    # grpc's stubs declare upb's FileDescriptor class, which they do not relate to protobuf's.
+    add(health_pb2.DESCRIPTOR)  # type: ignore[arg-type]
+    add(reflection_pb2.DESCRIPTOR)  # type: ignore[arg-type]
     return pool
 
 

@@ -113,7 +113,7 @@ class Upstream:
         backend = SERVICE_OWNERS[service]
         # A backend that does not answer must not hold the caller forever.
         deadline = self.timeout_seconds if time_left is None else min(time_left, self.timeout_seconds)
-        multicallable = self._channels[backend].unary_unary(grpc_path)
+        multicallable: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = self._channels[backend].unary_unary(grpc_path)
         try:
             return await multicallable(request, metadata=tuple(metadata), timeout=deadline)
         except grpc.aio.AioRpcError as error:

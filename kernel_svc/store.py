@@ -15,7 +15,7 @@ import asyncpg
 
 from aos_common.errors import AosError, InvalidArgument, InvalidTransition, NotFound
 from aos_common.pools import skip_reset
-from aos_common.sql import DRIVER_ERRORS, load_queries, translate
+from aos_common.sql import DRIVER_ERRORS, Connection, load_queries, translate
 from kernel_svc.errors import StaleEpoch
 from kernel_svc.process import AgentProcess, NewAgent
 
@@ -99,7 +99,7 @@ class Store:
         await self._pool.close()
 
     @asynccontextmanager
-    async def _conn(self) -> AsyncIterator[asyncpg.Connection]:
+    async def _conn(self) -> AsyncIterator[Connection]:
         try:
             async with self._pool.acquire() as conn:
                 yield conn

@@ -135,7 +135,7 @@ class SyscallBoundary:
         self,
         caller: Caller,
         *,
-        kind: int,
+        kind: pb.SyscallKind,
         target: str,
         args_canonical: str = "",
         args_digest: str = "",

@@ -16,8 +16,9 @@ from typing import Any, ParamSpec, TypeVar
 
 import asyncpg
 
+from aos_common.errors import Internal, NotFound
 from aos_common.pools import skip_reset
-from aos_common.sql import DRIVER_ERRORS, load_queries, translate
+from aos_common.sql import DRIVER_ERRORS, Connection, load_queries, translate
 from policy_svc.capability import TokenRecord
 from policy_svc.classes import AgentClass
 
@@ -75,7 +76,7 @@ def _agent_class(row: Any) -> AgentClass:
 class Queries:
     """Statements run on a pool (each its own transaction) or on one transaction's connection."""
 
-    def __init__(self, executor: asyncpg.Pool | asyncpg.Connection):
+    def __init__(self, executor: asyncpg.Pool | Connection):
         self._db = executor
 
     # agent classes
@@ -157,6 +158,8 @@ class Queries:
                            default_max_depth: int) -> dict[str, Any]:
         row = await self._db.fetchrow(SQL["spawn_limits"], session_id, parent_agent_id, default_max_agents,
                                       default_max_depth)
+        if row is None:
+            raise NotFound(f"session {session_id} has no ledger")
         return dict(row)
 
     @_translated
@@ -180,7 +183,10 @@ class Queries:
     @_translated
     async def settlement(self, syscall_id: str, caller_jti: str) -> tuple[dict[str, Any] | None, TokenRecord | None]:
         """A syscall, and the record of the token `caller_jti` (each None when missing)."""
-        syscall = dict(await self._db.fetchrow(SQL["settlement"], syscall_id, caller_jti))
+        row = await self._db.fetchrow(SQL["settlement"], syscall_id, caller_jti)
+        if row is None:  # the statement always answers one row; its columns say what is missing
+            raise Internal("the settlement lookup returned no row")
+        syscall = dict(row)
         caller = {name.removeprefix("caller_"): syscall.pop(name) for name in list(syscall)
                   if name.startswith("caller_")}
         record = _token(caller) if caller["jti"] is not None else None

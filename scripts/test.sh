@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: from a clean clone, install everything the tests need into
-# .venv, check the contract (stubs fresh, buf lint, ruff), then run the suite.
+# .venv, check the contract (stubs fresh, buf lint, ruff, mypy), then run the suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,6 +39,8 @@ else
 fi
 echo "== ruff"
 .venv/bin/ruff check .
+echo "== mypy"
+.venv/bin/mypy
 echo "== the C verifier's checks are each held by a test"
 .venv/bin/python scripts/pagecheck_mutants.py
 echo "== tests"

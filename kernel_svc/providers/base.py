@@ -67,6 +67,9 @@ class Provider(Protocol):
 
     async def complete(self, request: LlmRequest) -> LlmResponse: ...
 
+    async def aclose(self) -> None:
+        """Release the provider's HTTP connections."""
+
 
 # The SDKs refuse to build a client without a key; the scripted LLM ignores it and a
 # real endpoint answers 401, which surfaces as a ProviderError naming the status.

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from pgserver._commands import pg_ctl
+from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # made at import, one per bundled binary
 
 from aosiq.database import create_database, start_embedded
 from aosiq.migrate import migrate

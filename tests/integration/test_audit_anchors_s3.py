@@ -16,6 +16,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import asyncpg
 import boto3
@@ -34,6 +35,9 @@ from audit_svc.config import S3Settings
 from audit_svc.server import AuditServer
 from tests.conftest import TestDatabase
 from tests.integration.audit_harness import FakePolicy, audit_config, bearer, start_audit, start_policy
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 BUCKET = "aosiq-anchors"
 ACCESS_KEY = "audit-anchor-writer"
@@ -56,7 +60,7 @@ class Setup:
     reader: pb_grpc.AuditServiceStub
     status: status_pb2_grpc.StatusServiceStub
     auth: tuple[tuple[str, str], ...]
-    s3: object
+    s3: S3Client
 
     async def append(self, session: str, n: int) -> None:
         request = internal_pb.AppendEventRequest(

@@ -85,7 +85,9 @@ def _flip(data: bytes, rng: random.Random, start: int = 0, end: int | None = Non
 
 
 async def _row(conn: asyncpg.Connection, session: uuid.UUID, seq: int) -> asyncpg.Record:
-    return await conn.fetchrow(f"SELECT * FROM audit.audit_events {WHERE}", session, seq)
+    row = await conn.fetchrow(f"SELECT * FROM audit.audit_events {WHERE}", session, seq)
+    assert row is not None
+    return row
 
 
 async def _renumber(conn: asyncpg.Connection, session: uuid.UUID, mapping: dict[int, int]) -> None:

@@ -19,8 +19,9 @@ ROOT = Path(__file__).resolve().parents[2]
 NODE_EXAMPLE = ROOT / "examples" / "node-client"
 BUF = Path(sys.executable).parent / "buf"
 
+CLASS_NAME = "node-demo"
 CLASS = {
-    "name": "node-demo",
+    "name": CLASS_NAME,
     "backend": "openai",
     "model": "aos-scripted",
     "allowed_backends": ["openai"],
@@ -43,7 +44,7 @@ def node_client(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def run_node(workdir: Path, stack: RunningStack, token: str | None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "AOS_GRPC_ADDRESS": stack.grpc_address, "AOS_PROTOS_DIR": str(ROOT / "protos"),
-           "AOS_AGENT_CLASS": CLASS["name"], "AOS_GRANTS": "fs.read_file"}
+           "AOS_AGENT_CLASS": CLASS_NAME, "AOS_GRANTS": "fs.read_file"}
     env.pop("AOS_TOKEN", None)
     if token is not None:
         env["AOS_TOKEN"] = token

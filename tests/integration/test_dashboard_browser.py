@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -57,12 +58,21 @@ def test_operator_reviews_and_approves_in_a_browser(dashboard_url: tuple[str, Fa
     url, state = dashboard_url
     dialogs: list[str] = []
     console_errors: list[str] = []
+
+    def on_dialog(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    def on_console(message: Any) -> None:
+        if message.type == "error":
+            console_errors.append(message.text)
+
     with sync_api.sync_playwright() as driver:
         browser = driver.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-            page.on("console", lambda message: message.type == "error" and console_errors.append(message.text))
+            page.on("dialog", on_dialog)
+            page.on("console", on_console)
             page.set_default_timeout(15_000)
 
             page.goto(f"{url}/ui/")

@@ -115,7 +115,8 @@ class FakeState:
         self.approvals = {a.approval_id: a for a in (main, decided, forged)}
 
     def caller(self, context: grpc.aio.ServicerContext) -> None:
-        authorization = dict(context.invocation_metadata()).get("authorization", "")
+        authorization = dict(context.invocation_metadata() or ()).get("authorization", "")
+        assert isinstance(authorization, str)  # not an -bin key: text
         self.seen_authorization.append(authorization)
         presented = authorization.removeprefix("Bearer ")
         if presented in self.expired:
@@ -380,7 +381,9 @@ def test_full_arguments_blast_radius_scope_and_agent_are_shown(client: TestClien
 def test_approve_binds_to_the_displayed_hash(client: TestClient, state: FakeState):
     signed_in(client, state)
     page = client.get(f"/ui/approvals/{APPROVAL_ID}").text
-    shown = re.search(r'id="args-hash">([0-9a-f]{64})<', page).group(1)
+    match = re.search(r'id="args-hash">([0-9a-f]{64})<', page)
+    assert match is not None
+    shown = match.group(1)
     assert hidden(page, "args_hash") == shown == state.approvals[APPROVAL_ID].args_hash
     reply = client.post(f"/ui/approvals/{APPROVAL_ID}/approve", data={"csrf": hidden(page, "csrf"), "args_hash": shown})
     assert reply.status_code == 303

@@ -83,11 +83,16 @@ def test_operator_approves_a_scripted_agents_delete(stack: RunningStack, dashboa
         assert wait_for_state(api, agent_id, {"waiting_approval", *TERMINAL})["state"] == "waiting_approval"
 
         dialogs: list[str] = []
+
+        def on_dialog(dialog: Any) -> None:
+            dialogs.append(dialog.message)
+            dialog.dismiss()
+
         with sync_api.sync_playwright() as driver:
             browser = driver.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
             try:
                 page = browser.new_page(viewport={"width": 1280, "height": 900})
-                page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+                page.on("dialog", on_dialog)
                 page.set_default_timeout(20_000)
                 page.goto(f"{dashboard_base}/ui/login")
                 page.fill("#token", stack.admin_token)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from typing import Any
 
 import grpc
 import httpx
@@ -45,7 +46,7 @@ def grpc_reason(stack: RunningStack, call: str, request: object, token: str | No
 
 def test_insufficient_authority_and_not_found(stack: RunningStack, client: httpx.Client) -> None:
     agent_class = create_class(client, capabilities=("fs.read_file",))
-    body = {"agent_class": agent_class, "task": "x", "grants": ["fs.delete_file"]}
+    body: dict[str, Any] = {"agent_class": agent_class, "task": "x", "grants": ["fs.delete_file"]}
     assert rest_reason(client.post("/api/v1/agents", json=body)) == (403, "INSUFFICIENT_AUTHORITY")
     assert grpc_reason(stack, "SpawnAgent", agents_pb2.SpawnAgentRequest(**body), stack.admin_token) == (
         grpc.StatusCode.PERMISSION_DENIED, "INSUFFICIENT_AUTHORITY")

@@ -103,11 +103,13 @@ async def test_public_ports_serve_tls_when_given_a_certificate(backends, tmp_pat
                 await plaintext.get(f"http://127.0.0.1:{http_port}/api/v1/health", timeout=5)
         credentials = grpc.ssl_channel_credentials(root_certificates=(tmp_path / "ca.crt").read_bytes())
         async with grpc.aio.secure_channel(f"127.0.0.1:{grpc_port}", credentials) as channel:
-            check = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+            stub = health_pb2_grpc.HealthStub(channel)
+            check = await stub.Check(health_pb2.HealthCheckRequest(), timeout=5)  # type: ignore[attr-defined]  # the stub omits what HealthStub.__init__ sets
         assert check.status == health_pb2.HealthCheckResponse.SERVING
         async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
             with pytest.raises(grpc.aio.AioRpcError) as refused:
-                await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+                stub = health_pb2_grpc.HealthStub(channel)
+                await stub.Check(health_pb2.HealthCheckRequest(), timeout=5)  # type: ignore[attr-defined]  # the stub omits what HealthStub.__init__ sets
         assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
         cli = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "aosiq", "agents", "get", "a-7", "--json",

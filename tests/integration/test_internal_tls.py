@@ -29,7 +29,8 @@ INTERNAL = ("kernel", "policy", "audit")
 
 
 async def health(channel: grpc.aio.Channel) -> int:
-    reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+    stub = health_pb2_grpc.HealthStub(channel)
+    reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=5)  # type: ignore[attr-defined]  # the stub omits what HealthStub.__init__ sets
     return reply.status
 
 
@@ -90,7 +91,7 @@ async def test_a_service_appends_only_in_its_own_name(stack: RunningStack) -> No
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await append(stack, "kernel", "policy")
     assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
-    assert "cannot append in 'policy'" in refused.value.details()
+    assert "cannot append in 'policy'" in (refused.value.details() or "")
     appended = await append(stack, "kernel", "kernel")
     assert appended.chain_seq == 1
 

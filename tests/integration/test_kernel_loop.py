@@ -134,6 +134,9 @@ class ScriptedProvider:
         self.requests.append(request)
         return self.script[min(len(self.requests), len(self.script)) - 1]
 
+    async def aclose(self) -> None:
+        """Holds no connections."""
+
 
 def call(name: str, **args: Any) -> LlmResponse:
     return LlmResponse(text="", tool_calls=(ToolCall(id=uuid.uuid4().hex[:8], name=name, args=args),),

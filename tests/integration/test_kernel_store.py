@@ -7,6 +7,7 @@ import asyncio
 import itertools
 import time
 import uuid
+from typing import Any
 
 import asyncpg
 import pytest
@@ -48,7 +49,7 @@ async def store(db: TestDatabase):
 
 
 def new_agent(**overrides) -> NewAgent:
-    fields = dict(
+    fields: dict[str, Any] = dict(
         id=str(uuid.uuid4()),
         session_id=str(uuid.uuid4()),
         parent_id=None,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -171,7 +172,8 @@ def test_any_bit_flip_anywhere_is_found_where_it_is(seq: int, bit: int, column: 
     entry = chain[seq - 1]
     data = bytearray(getattr(entry, column))
     data[bit % len(data)] ^= 1 << (bit % 8)
-    chain[seq - 1] = entry._replace(**{column: bytes(data)})
+    changed: dict[str, Any] = {column: bytes(data)}
+    chain[seq - 1] = entry._replace(**changed)
     result = run(chain, anchor_bodies(build_chain(40), [20, 40]))
     assert not result.ok and result.first_bad_seq == seq
 
@@ -197,7 +199,8 @@ def mutate(chain: list[ChainEntry], kind: str, at: int) -> list[ChainEntry]:
     elif kind in ("prev_hash", "hash"):
         data = bytearray(getattr(entry, kind))
         data[len(data) // 2] ^= 0x10
-        chain[i] = entry._replace(**{kind: bytes(data)})
+        changed: dict[str, Any] = {kind: bytes(data)}
+        chain[i] = entry._replace(**changed)
     elif kind in ("seq+1", "seq-1"):
         chain[i] = entry._replace(chain_seq=entry.chain_seq + (1 if kind == "seq+1" else -1))
     elif kind == "swap" and i + 1 < len(chain):

@@ -8,6 +8,7 @@ import inspect
 import pkgutil
 
 import pytest
+from google.protobuf.descriptor import ServiceDescriptor
 
 import aos.v1
 
@@ -16,7 +17,7 @@ SERVICE_MODULES = ("audit_svc.service", "kernel_svc.service", "policy_svc.servic
 GATEWAY_NATIVE = {"aos.v1.HealthService"}
 
 
-def generated_services() -> dict[str, object]:
+def generated_services() -> dict[str, ServiceDescriptor]:
     services = {}
     for info in pkgutil.iter_modules(aos.v1.__path__):
         if info.name.endswith("_pb2"):

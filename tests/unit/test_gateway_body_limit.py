@@ -7,6 +7,8 @@ import asyncio
 import json
 import time
 
+from starlette.types import Message
+
 from gateway.body_limit import BodyLimit, BodyTimeouts
 
 LIMIT = 1024
@@ -21,9 +23,9 @@ class Client:
         self.headers = list(headers)
         self.delay = delay
         self.received = 0
-        self.sent: list[dict] = []
+        self.sent: list[Message] = []
 
-    async def receive(self) -> dict:
+    async def receive(self) -> Message:
         if self.delay:
             await asyncio.sleep(self.delay)
         chunk = next(self._chunks, None)
@@ -32,7 +34,7 @@ class Client:
         self.received += len(chunk)
         return {"type": "http.request", "body": chunk, "more_body": True}
 
-    async def send(self, message: dict) -> None:
+    async def send(self, message: Message) -> None:
         self.sent.append(message)
 
     @property

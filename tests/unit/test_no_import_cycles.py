@@ -31,7 +31,9 @@ def import_graph() -> dict[str, set[str]]:
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    found, done, stack = [], set(), []
+    found: list[list[str]] = []
+    done: set[str] = set()
+    stack: list[str] = []
 
     def visit(node: str) -> None:
         if node in stack:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,9 +15,10 @@ from policy_svc.pricing import DEFAULT_PRICES, PriceTable
 from policy_svc.syscalls import ToolPolicy
 
 
-def agent_class(**overrides) -> AgentClass:
-    fields = dict(name="research", backend="ollama", model="llama3", allowed_backends=frozenset({"ollama"}),
-                  capabilities=frozenset({"fs.read_file"}), cost_ceiling_usd=2.5)
+def agent_class(**overrides: Any) -> AgentClass:
+    fields: dict[str, Any] = dict(name="research", backend="ollama", model="llama3",
+                                  allowed_backends=frozenset({"ollama"}), capabilities=frozenset({"fs.read_file"}),
+                                  cost_ceiling_usd=2.5)
     fields.update(overrides)
     return AgentClass(**fields)
 
@@ -71,7 +73,7 @@ def test_negative_token_counts_are_refused() -> None:
 
 @pytest.mark.parametrize("overrides", [{"name": "bad name"}, {"blast_radius": "huge"}, {"args_schema_json": "{"}])
 def test_invalid_tool_policies_are_refused(overrides: dict) -> None:
-    fields = dict(name="fs.delete_file", reversible=False, blast_radius="high", idempotent=False)
+    fields: dict[str, Any] = dict(name="fs.delete_file", reversible=False, blast_radius="high", idempotent=False)
     fields.update(overrides)
     with pytest.raises(InvalidArgument):
         ToolPolicy(**fields)

@@ -24,7 +24,7 @@ def asked_names(store: Path) -> set[str]:
         if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == "SQL":
             for choice in (node.slice.body, node.slice.orelse) if isinstance(node.slice, ast.IfExp) else (node.slice,):
                 assert isinstance(choice, ast.Constant), f"{store}:{node.lineno}: name the statement literally"
-                names.add(choice.value)
+                names.add(str(choice.value))
     return names
 
 
