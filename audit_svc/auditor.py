@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from aos_common.errors import Unavailable
 from audit_svc.anchor_store import AnchorStore, AnchorStoreError
-from audit_svc.anchoring import Anchorer
+from audit_svc.anchorer import Anchorer
 from audit_svc.chain import Actor, new_event, parse_session_id
 from audit_svc.store import AuditStore
 from audit_svc.verify import ChainEntry, ChainVerifier, Trusted, VerifyResult, check_anchor_objects

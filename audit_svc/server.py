@@ -19,9 +19,9 @@ from aos_common.grpc_server import bind, build_server, run_until_stopped
 from aos_common.logs import log_fields
 from aos_common.rpc import channel
 from aos_common.verifier import TokenVerifier
+from audit_svc.anchor_documents import AnchorSigner, load_or_create_key
 from audit_svc.anchor_store import AnchorStore, open_store
-from audit_svc.anchoring import Anchorer
-from audit_svc.anchors import AnchorSigner, load_or_create_key
+from audit_svc.anchorer import Anchorer
 from audit_svc.auditor import Auditor
 from audit_svc.config import AuditConfig, load
 from audit_svc.service import AuditServicer, AuditWriterServicer, StatusServicer

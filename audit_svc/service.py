@@ -24,7 +24,7 @@ from aos_common.capabilities import PERM_AUDIT_READ, allows
 from aos_common.errors import InsufficientAuthority, InvalidArgument
 from aos_common.tls import peer_service
 from aos_common.verifier import TokenVerifier, caller_claims
-from audit_svc.anchoring import Anchorer
+from audit_svc.anchorer import Anchorer
 from audit_svc.auditor import Auditor
 from audit_svc.chain import Actor, parse_session_id, read_record
 from audit_svc.verify import ChainEntry, Trusted

@@ -21,7 +21,7 @@ import asyncpg
 from aos_common.errors import AosError, Internal
 from aos_common.pools import skip_reset
 from aos_common.sql import DRIVER_ERRORS, Connection, load_queries, translate
-from audit_svc.anchors import Checkpoint
+from audit_svc.anchor_documents import Checkpoint
 from audit_svc.chain import NewEvent
 from audit_svc.verify import ChainEntry, Row
 

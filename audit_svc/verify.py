@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from audit_svc._pagecheck import count_passing
-from audit_svc.anchors import AnchorInvalid, Checkpoint, parse_anchor
+from audit_svc.anchor_documents import AnchorInvalid, Checkpoint, parse_anchor
 from audit_svc.chain import ENTRY_TAG, entry_hash, genesis_hash, read_record
 
 

@@ -27,9 +27,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from aosiq.database import SERVICE_ROLES, create_database, start_embedded, with_user
 from aosiq.migrate import migrate
+from audit_svc.anchor_documents import AnchorSigner
 from audit_svc.anchor_store import LocalAnchorStore
-from audit_svc.anchoring import Anchorer
-from audit_svc.anchors import AnchorSigner
+from audit_svc.anchorer import Anchorer
 from audit_svc.chain import ENTRY_TAG, Actor, NewEvent, new_event
 from audit_svc.store import SQL, AuditStore, stream_rows
 from audit_svc.verify import AnchorSet, ChainEntry, ChainVerifier

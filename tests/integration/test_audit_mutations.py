@@ -22,9 +22,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from aos_common.canonical import canonical_json
+from audit_svc.anchor_documents import AnchorSigner
 from audit_svc.anchor_store import LocalAnchorStore
-from audit_svc.anchoring import Anchorer
-from audit_svc.anchors import AnchorSigner
+from audit_svc.anchorer import Anchorer
 from audit_svc.chain import Actor, entry_hash, genesis_hash, new_event
 from audit_svc.store import AuditStore, stream_rows
 from audit_svc.verify import ChainVerifier, VerifyResult, check_anchor_objects

@@ -24,7 +24,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from audit_svc.anchors import AnchorSigner, Checkpoint
+from audit_svc.anchor_documents import AnchorSigner, Checkpoint
 from audit_svc.chain import entry_hash
 from tests.integration.test_e2e_agents import TERMINAL, create_class, spawn, wait_for
 from tests.stack import RunningStack

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from aos_common.config import ConfigError
 from aosiq.cli_audit import app
+from audit_svc.anchor_documents import load_or_create_key
 from audit_svc.anchor_store import AnchorStoreError, LocalAnchorStore
-from audit_svc.anchors import load_or_create_key
 from audit_svc.config import load
 from tests.unit.test_audit_verify import build_chain
 

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from audit_svc.anchors import AnchorSigner, Checkpoint
+from audit_svc.anchor_documents import AnchorSigner, Checkpoint
 from audit_svc.chain import Actor, entry_hash, genesis_hash, new_event
 from audit_svc.verify import ChainEntry, ChainVerifier, Trusted, VerifyResult, check_anchor_objects
 

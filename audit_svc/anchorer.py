@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 
 from aos_common.errors import AosError
 from aos_common.logs import log_fields
+from audit_svc.anchor_documents import AnchorSigner
 from audit_svc.anchor_store import AnchorStore, AnchorStoreError
-from audit_svc.anchors import AnchorSigner
 from audit_svc.store import AuditStore
 
 log = logging.getLogger(__name__)
