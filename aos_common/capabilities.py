@@ -22,6 +22,7 @@ PERM_TOKENS_ADMIN = "tokens.admin"
 PERM_AGENTS_SPAWN = "agents.spawn"
 PERM_AGENTS_READ = "agents.read"
 PERM_TOOLS_INVOKE = "tools.invoke"
+PERM_TOOLS_MANAGE = "tools.manage"
 
 
 def normalize(names: Iterable[str]) -> frozenset[str]:

@@ -25,6 +25,7 @@ REASON_CODES: dict[str, grpc.StatusCode] = {
     "MESSAGE_TOO_LARGE": grpc.StatusCode.RESOURCE_EXHAUSTED,
     "APPROVAL_ARGS_MISMATCH": grpc.StatusCode.ABORTED,
     "INVALID_TRANSITION": grpc.StatusCode.ABORTED,
+    "TOOL_DEFINITION_CHANGED": grpc.StatusCode.ABORTED,
     "INVALID_ARGUMENT": grpc.StatusCode.INVALID_ARGUMENT,
     "NOT_FOUND": grpc.StatusCode.NOT_FOUND,
     "ALREADY_EXISTS": grpc.StatusCode.ALREADY_EXISTS,
@@ -141,6 +142,10 @@ class InvalidTransition(AosError):
     reason = "INVALID_TRANSITION"
 
 
+class ToolDefinitionChanged(AosError):
+    reason = "TOOL_DEFINITION_CHANGED"
+
+
 class InvalidArgument(AosError):
     reason = "INVALID_ARGUMENT"
 
@@ -171,8 +176,8 @@ ERROR_CLASSES: dict[str, type[AosError]] = {
     cls.reason: cls
     for cls in (
         InsufficientAuthority, Unauthenticated, TokenExpired, BackendNotAllowed, CostCeilingExceeded,
-        AgentLimitExceeded, MessageTooLarge, ApprovalArgsMismatch, InvalidTransition, InvalidArgument, NotFound,
-        AlreadyExists, Unavailable, Internal,
+        AgentLimitExceeded, MessageTooLarge, ApprovalArgsMismatch, InvalidTransition, ToolDefinitionChanged,
+        InvalidArgument, NotFound, AlreadyExists, Unavailable, Internal,
     )
 }
 

@@ -58,6 +58,8 @@ class HealthReporter:
             response.services.add(name=backend, status="ok")
             if backend == "kernel" and answer.HasField("scheduler"):
                 response.scheduler.CopyFrom(answer.scheduler)
+            if backend == "kernel":
+                response.tool_servers.extend(answer.tool_servers)
             if backend == "audit" and answer.HasField("anchors"):
                 response.audit_anchors.CopyFrom(answer.anchors)
         if isinstance(answers[BACKENDS.index("kernel")], str):

@@ -22,6 +22,7 @@ from gateway.errors import BackendError
 # Public service -> the backend that owns it (ARCHITECTURE.md §1).
 SERVICE_OWNERS: dict[str, str] = {
     "aos.v1.AgentService": "kernel",
+    "aos.v1.ToolServerService": "kernel",
     "aos.v1.AgentClassService": "policy",
     "aos.v1.ApprovalService": "policy",
     "aos.v1.TokenService": "policy",

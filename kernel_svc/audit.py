@@ -30,6 +30,10 @@ class AuditClient:
         """Append one event the agent caused; Unavailable when audit cannot take it."""
         return await self._writer.append(session_id, event_type, payload, subject=f"agent:{agent_id}", jti=token_jti)
 
+    async def append_own(self, session_id: str, event_type: str, payload: dict[str, Any]) -> int:
+        """Append one event the kernel itself observed (no agent or operator caused it)."""
+        return await self._writer.append(session_id, event_type, payload)
+
     async def append_for_operator(
         self, session_id: str, event_type: str, operator: Claims, payload: dict[str, Any]
     ) -> int:

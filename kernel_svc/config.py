@@ -48,6 +48,11 @@ class KernelConfig:
     max_output_tokens: int = 1024
     # Per tool call: past it the call is stopped and the model sees a tool error.
     tool_timeout_seconds: float = 30.0
+    # MCP tool servers (docs/TOOL_SERVERS.md): the handshake, one call, and the
+    # longest wait between restarts of a failing server.
+    mcp_connect_timeout_seconds: float = 15.0
+    mcp_call_timeout_seconds: float = 20.0
+    mcp_max_backoff_seconds: float = 30.0
     loop_stall_seconds: float = LOOP_STALL_SECONDS
     log_level: str = "INFO"
     # Crash-test hook (kernel_svc/failpoints.py); empty in production.
@@ -76,6 +81,9 @@ def load(env: Mapping[str, str] | None = None) -> KernelConfig:
         max_steps=env_int("AOS_MAX_STEPS", 40, env, minimum=1),
         max_output_tokens=env_int("AOS_MAX_OUTPUT_TOKENS", 1024, env, minimum=1),
         tool_timeout_seconds=env_float("AOS_TOOL_TIMEOUT_SECONDS", 30.0, env),
+        mcp_connect_timeout_seconds=env_float("AOS_MCP_CONNECT_TIMEOUT_SECONDS", 15.0, env),
+        mcp_call_timeout_seconds=env_float("AOS_MCP_CALL_TIMEOUT_SECONDS", 20.0, env),
+        mcp_max_backoff_seconds=env_float("AOS_MCP_MAX_BACKOFF_SECONDS", 30.0, env),
         loop_stall_seconds=loop_stall_seconds(env),
         log_level=env_str("AOS_LOG_LEVEL", "INFO", env),
         failpoint=env_str("AOS_KERNEL_FAILPOINT", "", env),

@@ -218,6 +218,7 @@ class AgentLoop:
             args_digest=inflight.args_hash,
             approval_id=inflight.approval_id,
             evidence=self._evidence(run.cp),
+            definition_hash=tool.presented_definition_hash(),
         )
         if decision.verdict == decisions.ALLOW and decision.permit is not None:
             inflight.phase = ALLOWED

@@ -180,3 +180,30 @@ SELECT * FROM kernel.tool_executions WHERE idempotency_key = $1;
 -- name: finish_execution
 UPDATE kernel.tool_executions SET finished_at = now(), ok = $2, result = $3
 WHERE idempotency_key = $1 AND finished_at IS NULL;
+
+-- name: insert_tool_server
+INSERT INTO kernel.tool_servers (name, transport, command, url, secret_env, secret_headers, overrides,
+                                 listed, listed_hash, created_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+ON CONFLICT (name) DO NOTHING
+RETURNING name;
+
+-- name: get_tool_server
+SELECT * FROM kernel.tool_servers WHERE name = $1;
+
+-- name: list_tool_servers
+SELECT * FROM kernel.tool_servers ORDER BY name;
+
+-- name: save_tool_listing
+UPDATE kernel.tool_servers SET listed = $2, listed_hash = $3, updated_at = now()
+WHERE name = $1 AND listed_hash <> $3
+RETURNING name;
+
+-- name: approve_tool_definitions
+-- Only the set the operator reviewed: a listing saved since then leaves it unapproved.
+UPDATE kernel.tool_servers SET approved = listed, approved_hash = listed_hash, approved_by = $3, updated_at = now()
+WHERE name = $1 AND listed_hash = $2
+RETURNING name;
+
+-- name: delete_tool_server
+DELETE FROM kernel.tool_servers WHERE name = $1 RETURNING name;

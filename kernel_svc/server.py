@@ -11,16 +11,15 @@ from dataclasses import dataclass, replace
 
 import grpc
 
-from aos.v1 import agents_pb2, agents_pb2_grpc, status_pb2, status_pb2_grpc
+from aos.v1 import agents_pb2, agents_pb2_grpc, status_pb2, status_pb2_grpc, tool_servers_pb2, tool_servers_pb2_grpc
 from aos.v1 import audit_internal_pb2_grpc as audit_grpc
-from aos.v1 import policy_internal_pb2 as policy_pb
 from aos.v1 import policy_internal_pb2_grpc as policy_grpc
 from aos_common import tls
 from aos_common.entry import Service
 from aos_common.errors import AosError
 from aos_common.grpc_server import bind, build_server, run_until_stopped
 from aos_common.logs import log_fields
-from aos_common.rpc import call, channel
+from aos_common.rpc import channel
 from aos_common.verifier import TokenVerifier
 from aos_common.watchdog import start_watchdog
 from kernel_svc.audit import AuditClient
@@ -30,13 +29,15 @@ from kernel_svc.failpoints import Failpoints
 from kernel_svc.invoking import ToolInvoker
 from kernel_svc.loop import AgentLoop, LoopSettings
 from kernel_svc.management import AgentManager
+from kernel_svc.mcp.servers import McpSettings, ToolServers
 from kernel_svc.reaper import Reaper
 from kernel_svc.retirement import Retirement
-from kernel_svc.service import AgentService, StatusService
+from kernel_svc.service import AgentService, StatusService, ToolServerService
 from kernel_svc.spawning import Spawner
 from kernel_svc.store import Store
 from kernel_svc.syscalls import SyscallBoundary
 from kernel_svc.tools.builtin import builtin_registry
+from kernel_svc.tools.declarations import declare
 from kernel_svc.tools.registry import ToolRegistry
 from kernel_svc.worker import WorkerPool, WorkerSettings
 
@@ -54,8 +55,10 @@ class Kernel:
     workers: WorkerPool
     invoker: ToolInvoker
     audit: AuditClient
+    tool_servers: ToolServers
 
     async def close(self) -> None:
+        await self.tool_servers.close()
         for ch in self.channels:
             await ch.close()
         await self.store.close()
@@ -92,23 +95,26 @@ async def build(config: KernelConfig) -> Kernel:
     workers = WorkerPool(store, loop, WorkerSettings(config.workers, config.heartbeat_seconds,
                                                       config.claim_idle_seconds))
     invoker = ToolInvoker(store, boundary, registry, config.workspace)
+    tool_servers = ToolServers(store, registry, policy, audit, McpSettings(
+        workspace=config.workspace,
+        connect_timeout_s=config.mcp_connect_timeout_seconds,
+        call_timeout_s=config.mcp_call_timeout_seconds,
+        max_backoff_s=config.mcp_max_backoff_seconds,
+    ))
+    # Approved MCP tools are in the registry before any worker resumes an agent.
+    await tool_servers.start()
     return Kernel(config, store, [policy_channel, audit_channel], policy, registry, spawner, workers, invoker,
-                  audit)
+                  audit, tool_servers)
 
 
 async def register_tools(policy: policy_grpc.PolicyServiceStub, registry: ToolRegistry, stop: asyncio.Event) -> None:
     """Declare the tools to policy, retrying until it is up: policy, not the kernel,
     decides from these declarations which calls need approval."""
-    request = policy_pb.RegisterToolsRequest(tools=[
-        policy_pb.ToolSpec(name=t.name, reversible=t.reversible, blast_radius=t.blast_radius,
-                           idempotent=t.idempotent, args_schema_json=t.args_schema_json)
-        for t in registry.all()
-    ])
     delay = 0.5
     while not stop.is_set():
         try:
-            reply = await call(policy.RegisterTools(request, timeout=5), "policy")
-            log.info("tools registered with policy", extra=log_fields(registered=reply.registered))
+            registered = await declare(policy, registry.all())
+            log.info("tools registered with policy", extra=log_fields(registered=registered))
             return
         except AosError as error:
             log.warning("tool registration failed; retrying", extra=log_fields(reason=error.reason))
@@ -122,13 +128,16 @@ async def serve(config: KernelConfig) -> None:
     verifier = TokenVerifier(kernel.policy)
     manager = AgentManager(kernel.store, kernel.policy, kernel.audit)
     agents = AgentService(kernel.store, kernel.spawner, manager, verifier, config.auth_mode, kernel.invoker)
-    status = StatusService(kernel.store, config.orphan_after_seconds)
+    status = StatusService(kernel.store, config.orphan_after_seconds, kernel.tool_servers)
+    tool_servers = ToolServerService(kernel.tool_servers, verifier, config.auth_mode)
 
     def register(server: grpc.aio.Server) -> Iterable[str]:
         agents_pb2_grpc.add_AgentServiceServicer_to_server(agents, server)
         status_pb2_grpc.add_StatusServiceServicer_to_server(status, server)
+        tool_servers_pb2_grpc.add_ToolServerServiceServicer_to_server(tool_servers, server)
         return [agents_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name,
-                status_pb2.DESCRIPTOR.services_by_name["StatusService"].full_name]
+                status_pb2.DESCRIPTOR.services_by_name["StatusService"].full_name,
+                tool_servers_pb2.DESCRIPTOR.services_by_name["ToolServerService"].full_name]
 
     server, health, names = build_server([register], identity=config.tls)
     bind(server, config.listen, tls.server_credentials(config.tls))
@@ -141,6 +150,7 @@ async def serve(config: KernelConfig) -> None:
         asyncio.create_task(kernel.workers.work_until(stop)),
         asyncio.create_task(reaper.patrol(stop)),
         asyncio.create_task(retirement.patrol(stop)),
+        asyncio.create_task(kernel.tool_servers.patrol(stop, config.heartbeat_seconds)),
     ]
 
     async def on_stop() -> None:
@@ -162,9 +172,11 @@ async def run_workers(config: KernelConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    patrol = asyncio.create_task(kernel.tool_servers.patrol(stop, config.heartbeat_seconds))
     try:
         await kernel.workers.work_until(stop)
     finally:
+        await patrol
         if watchdog is not None:
             watchdog.stop()
         await kernel.close()

@@ -1,8 +1,9 @@
-"""gRPC servicers: AgentService (public, behind the gateway) and StatusService
-(internal health). Protobuf in and out; the work happens in the domain modules."""
+"""gRPC servicers: AgentService and ToolServerService (public, behind the
+gateway) and StatusService (internal health). Protobuf in and out; the work happens in the domain modules."""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 
@@ -11,13 +12,20 @@ import grpc
 from aos.v1 import agents_pb2 as pb
 from aos.v1 import agents_pb2_grpc as pb_grpc
 from aos.v1 import common_pb2, health_pb2, status_pb2, status_pb2_grpc
+from aos.v1 import tool_servers_pb2 as ts_pb
+from aos.v1 import tool_servers_pb2_grpc as ts_grpc
+from aos_common.capabilities import PERM_TOOLS_MANAGE
 from aos_common.errors import InvalidArgument
+from aos_common.permissions import require_operator
 from aos_common.timestamps import to_timestamp
 from aos_common.tokens import Claims
 from aos_common.verifier import TokenVerifier, bearer_from_metadata, caller_claims
 from kernel_svc import scheduler, states
 from kernel_svc.invoking import ToolInvoker
 from kernel_svc.management import AgentManager
+from kernel_svc.mcp import definitions as mcp_defs
+from kernel_svc.mcp import registration as mcp_registration
+from kernel_svc.mcp.servers import Live, ToolServers
 from kernel_svc.process import AgentProcess
 from kernel_svc.readers import owner_filter, require_visible
 from kernel_svc.spawning import Spawner
@@ -28,6 +36,7 @@ MAX_GRANTS = 64
 MAX_LIST = 1000
 DEFAULT_LIST = 100
 _NAME = re.compile(r"^(\*|[A-Za-z0-9][A-Za-z0-9_.:-]{0,127})$")
+HASH = re.compile(r"^[0-9a-f]{64}$")
 
 
 def agent_to_pb(agent: AgentProcess) -> pb.Agent:
@@ -153,9 +162,10 @@ class AgentService(pb_grpc.AgentServiceServicer):
 class StatusService(status_pb2_grpc.StatusServiceServicer):
     """The kernel's part of /api/v1/health. Counts only; no secrets, no token needed."""
 
-    def __init__(self, store: Store, live_within_seconds: float):
+    def __init__(self, store: Store, live_within_seconds: float, tool_servers: ToolServers | None = None):
         self._store = store
         self._live_within = live_within_seconds
+        self._tool_servers = tool_servers
 
     async def GetStatus(self, request: status_pb2.GetStatusRequest, context: grpc.aio.ServicerContext
                         ) -> status_pb2.GetStatusResponse:
@@ -172,4 +182,117 @@ class StatusService(status_pb2_grpc.StatusServiceServicer):
                 suspended_token_expired=counts.suspended_token_expired,
                 orphans_recovered=counts.orphans_recovered,
             ),
+            tool_servers=[health_pb2.ToolServerHealth(name=name, state=state, failures=failures)
+                          for name, state, failures in (self._tool_servers.health() if self._tool_servers else [])],
         )
+
+
+def tool_server_to_pb(live: Live) -> ts_pb.ToolServer:
+    """The API view of a tool server: definitions, findings and state; credential names, never values."""
+    row = live.row
+    listed, approved = live.listed, live.approved
+    tools: list[ts_pb.McpTool] = []
+    for name in sorted(set(listed) | set(approved)):
+        current = listed.get(name)
+        pinned = approved.get(name)
+        definition = current or pinned
+        assert definition is not None
+        safety = mcp_defs.effective_safety(definition.annotations, live.override(name))
+        status = ("removed" if current is None else
+                  "approved" if pinned is not None and pinned.hash == current.hash else "pending")
+        tool = ts_pb.McpTool(
+            name=name, description=definition.description, input_schema=json.dumps(definition.input_schema),
+            annotations=json.dumps(definition.annotations), reversible=safety.reversible,
+            blast_radius=safety.blast_radius, idempotent=safety.idempotent, definition_hash=definition.hash,
+            findings=definition.findings(), status=status,
+        )
+        if status == "pending" and pinned is not None:
+            tool.approved_description = pinned.description
+            tool.approved_input_schema = json.dumps(pinned.input_schema)
+            tool.approved_definition_hash = pinned.hash
+        tools.append(tool)
+    listed_hash = mcp_defs.set_hash(listed)
+    message = ts_pb.ToolServer(
+        name=row.name, transport=row.transport, state=live.state, tools=tools,
+        definitions_hash=row.approved_hash,
+        pending_definitions_hash=listed_hash if listed_hash != row.approved_hash else "",
+        command=list(row.command), url=row.url, env_names=sorted(row.secret_env),
+        header_names=sorted(row.secret_headers), failures=live.failures, last_error=live.last_error,
+        created_by=row.created_by,
+    )
+    created_at = to_timestamp(row.created_at)
+    if created_at is not None:
+        message.created_at.CopyFrom(created_at)
+    for tool_name, value in row.overrides.items():
+        override = mcp_defs.Override.from_json(value)
+        entry = message.overrides[tool_name]
+        if override.reversible is not None:
+            entry.reversible = override.reversible
+        if override.blast_radius is not None:
+            entry.blast_radius = override.blast_radius
+        if override.idempotent is not None:
+            entry.idempotent = override.idempotent
+    return message
+
+
+def _override(value: ts_pb.ToolOverride) -> mcp_defs.Override:
+    return mcp_defs.Override(
+        reversible=value.reversible if value.HasField("reversible") else None,
+        blast_radius=value.blast_radius if value.HasField("blast_radius") else None,
+        idempotent=value.idempotent if value.HasField("idempotent") else None,
+    )
+
+
+class ToolServerService(ts_grpc.ToolServerServiceServicer):
+    """Operators with `tools.manage` register, approve, refresh and remove MCP servers."""
+
+    def __init__(self, servers: ToolServers, verifier: TokenVerifier, auth_mode: str):
+        self._servers = servers
+        self._verifier = verifier
+        self._auth_mode = auth_mode
+
+    async def _operator(self, context: grpc.aio.ServicerContext) -> Claims:
+        claims = await caller_claims(context, self._verifier, self._auth_mode)
+        require_operator(claims, PERM_TOOLS_MANAGE)
+        return claims
+
+    async def RegisterToolServer(self, request: ts_pb.RegisterToolServerRequest, context: grpc.aio.ServicerContext
+                                 ) -> ts_pb.RegisterToolServerResponse:
+        operator = await self._operator(context)
+        registration = mcp_registration.check(
+            request.name, request.transport, list(request.command), request.url, dict(request.env),
+            dict(request.headers), {k: _override(v) for k, v in request.overrides.items()})
+        live = await self._servers.register(operator, registration)
+        return ts_pb.RegisterToolServerResponse(tool_server=tool_server_to_pb(live))
+
+    async def ListToolServers(self, request: ts_pb.ListToolServersRequest, context: grpc.aio.ServicerContext
+                              ) -> ts_pb.ListToolServersResponse:
+        await self._operator(context)
+        await self._servers.sync()
+        return ts_pb.ListToolServersResponse(tool_servers=[tool_server_to_pb(s) for s in self._servers.all()])
+
+    async def GetToolServer(self, request: ts_pb.GetToolServerRequest, context: grpc.aio.ServicerContext
+                            ) -> ts_pb.GetToolServerResponse:
+        await self._operator(context)
+        await self._servers.sync()
+        return ts_pb.GetToolServerResponse(tool_server=tool_server_to_pb(self._servers.get(request.name)))
+
+    async def ApproveToolDefinitions(self, request: ts_pb.ApproveToolDefinitionsRequest,
+                                     context: grpc.aio.ServicerContext) -> ts_pb.ApproveToolDefinitionsResponse:
+        operator = await self._operator(context)
+        if not HASH.match(request.definitions_hash):
+            raise InvalidArgument("definitions_hash must be the 64-hex-digit hash shown for the server")
+        live = await self._servers.approve(operator, request.name, request.definitions_hash)
+        return ts_pb.ApproveToolDefinitionsResponse(tool_server=tool_server_to_pb(live))
+
+    async def RefreshToolServer(self, request: ts_pb.RefreshToolServerRequest, context: grpc.aio.ServicerContext
+                                ) -> ts_pb.RefreshToolServerResponse:
+        operator = await self._operator(context)
+        live = await self._servers.refresh(operator, request.name)
+        return ts_pb.RefreshToolServerResponse(tool_server=tool_server_to_pb(live))
+
+    async def RemoveToolServer(self, request: ts_pb.RemoveToolServerRequest, context: grpc.aio.ServicerContext
+                               ) -> ts_pb.RemoveToolServerResponse:
+        operator = await self._operator(context)
+        await self._servers.remove(operator, request.name)
+        return ts_pb.RemoveToolServerResponse()

@@ -35,6 +35,40 @@ class Execution:
     result: str | None
 
 
+@dataclass(frozen=True, repr=False)
+class ToolServerRow:
+    """A registered MCP server as stored. `secret_env` and `secret_headers` are
+    the server's credentials: they leave this process only towards the server."""
+
+    name: str
+    transport: str
+    command: tuple[str, ...]
+    url: str
+    secret_env: dict[str, str]
+    secret_headers: dict[str, str]
+    overrides: dict[str, dict[str, Any]]
+    listed: dict[str, dict[str, Any]]
+    listed_hash: str
+    approved: dict[str, dict[str, Any]]
+    approved_hash: str
+    approved_by: str
+    created_by: str
+    created_at: Any
+
+    def __repr__(self) -> str:
+        return f"ToolServerRow(name={self.name!r}, transport={self.transport!r})"
+
+
+def _to_tool_server(row: asyncpg.Record) -> ToolServerRow:
+    return ToolServerRow(
+        name=row["name"], transport=row["transport"], command=tuple(row["command"]), url=row["url"],
+        secret_env=dict(row["secret_env"]), secret_headers=dict(row["secret_headers"]),
+        overrides=dict(row["overrides"]), listed=dict(row["listed"]), listed_hash=row["listed_hash"],
+        approved=dict(row["approved"]), approved_hash=row["approved_hash"], approved_by=row["approved_by"],
+        created_by=row["created_by"], created_at=row["created_at"],
+    )
+
+
 @dataclass(frozen=True)
 class SchedulerCounts:
     workers: int
@@ -267,3 +301,30 @@ class Store:
 
     async def finish_execution(self, key: str, ok: bool, result: str) -> None:
         await self._execute(SQL["finish_execution"], key, ok, result)
+
+    # --- tool servers ---------------------------------------------------------
+
+    async def insert_tool_server(self, row: ToolServerRow) -> bool:
+        """False when a server of that name exists already."""
+        inserted = await self._fetchrow(
+            SQL["insert_tool_server"], row.name, row.transport, list(row.command), row.url, row.secret_env,
+            row.secret_headers, row.overrides, row.listed, row.listed_hash, row.created_by)
+        return inserted is not None
+
+    async def get_tool_server(self, name: str) -> ToolServerRow | None:
+        row = await self._fetchrow(SQL["get_tool_server"], name)
+        return _to_tool_server(row) if row else None
+
+    async def list_tool_servers(self) -> list[ToolServerRow]:
+        return [_to_tool_server(r) for r in await self._fetch(SQL["list_tool_servers"])]
+
+    async def save_tool_listing(self, name: str, listed: dict[str, dict[str, Any]], listed_hash: str) -> bool:
+        """Record what the server presents now; True when it differs from the last listing."""
+        return await self._fetchrow(SQL["save_tool_listing"], name, listed, listed_hash) is not None
+
+    async def approve_tool_definitions(self, name: str, listed_hash: str, approved_by: str) -> bool:
+        """Pin the current listing if it is still `listed_hash`."""
+        return await self._fetchrow(SQL["approve_tool_definitions"], name, listed_hash, approved_by) is not None
+
+    async def delete_tool_server(self, name: str) -> bool:
+        return await self._fetchrow(SQL["delete_tool_server"], name) is not None

@@ -144,6 +144,7 @@ class SyscallBoundary:
         approval_id: str = "",
         evidence: Sequence[ResultRecord] = (),
         invoked_by: Claims | None = None,
+        definition_hash: str = "",
     ) -> Decision:
         request = pb.AuthorizeRequest(
             token=caller.token,
@@ -159,6 +160,7 @@ class SyscallBoundary:
             evidence=evidence_items(evidence),
             invoked_by=invoked_by.subject if invoked_by else "",
             invoked_by_jti=invoked_by.jti if invoked_by else "",
+            definition_hash=definition_hash,
         )
         reply = await call(self._policy.Authorize(request, timeout=self._timeout_s), "policy")
         verdict = _VERDICTS.get(reply.decision, DENY)

@@ -60,10 +60,21 @@ def tool_route(claims: Claims, request: SyscallRequest, tool: dict[str, Any] | N
         raise Refused("INSUFFICIENT_AUTHORITY", f"{request.target!r} is not in the agent's capabilities")
     if tool is None:
         raise Refused("INSUFFICIENT_AUTHORITY", f"unknown tool {request.target!r}")
+    check_definition(request, tool)
     check_args(request)
     if tool["reversible"]:
         return RUN
     return USE_APPROVAL if request.approval_id else REQUEST_APPROVAL
+
+
+def check_definition(request: SyscallRequest, tool: dict[str, Any]) -> None:
+    """A pinned tool runs only under the definition an operator approved: one the
+    server changed (or a call that names none) is refused, whatever it asks."""
+    pinned = tool.get("definition_hash") or ""
+    if pinned and request.definition_hash != pinned:
+        raise Refused("TOOL_DEFINITION_CHANGED",
+                      f"{request.target} is offered under a definition nobody approved; an operator must "
+                      "approve the new definition first")
 
 
 def check_args(request: SyscallRequest) -> None:

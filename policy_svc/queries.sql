@@ -165,18 +165,19 @@ RETURNING l.spent_usd, done.cost_usd AS charged_usd;
 
 -- name: upsert_tool
 -- reversible only ever moves towards false (the trigger refuses the reverse too).
-INSERT INTO policy.tools (name, reversible, blast_radius, idempotent, args_schema_json)
-VALUES ($1, $2, $3, $4, $5)
+INSERT INTO policy.tools (name, reversible, blast_radius, idempotent, args_schema_json, definition_hash)
+VALUES ($1, $2, $3, $4, $5, $6)
 ON CONFLICT (name) DO UPDATE SET
     reversible = tools.reversible AND EXCLUDED.reversible,
     blast_radius = EXCLUDED.blast_radius,
     idempotent = EXCLUDED.idempotent,
     args_schema_json = EXCLUDED.args_schema_json,
+    definition_hash = EXCLUDED.definition_hash,
     updated_at = now()
 RETURNING reversible;
 
 -- name: get_tool
-SELECT name, reversible, blast_radius, idempotent FROM policy.tools WHERE name = $1;
+SELECT name, reversible, blast_radius, idempotent, definition_hash FROM policy.tools WHERE name = $1;
 
 -- name: expire_stale_approvals
 UPDATE policy.approvals SET state = 'expired' WHERE state = 'pending' AND expires_at <= now()

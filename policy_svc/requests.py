@@ -25,6 +25,8 @@ class SyscallRequest:
     evidence: list[dict[str, Any]] = field(default_factory=list)
     invoked_by: str = ""
     invoked_by_jti: str = ""
+    # The definition the kernel is about to call, for a pinned (MCP) tool.
+    definition_hash: str = ""
 
     def requester(self) -> dict[str, str]:
         """Who asked for the call, when an operator did (recorded with the decision)."""

@@ -126,6 +126,7 @@ class PolicyServicer(policy_grpc.PolicyServiceServicer):
             evidence=_evidence(request.evidence),
             invoked_by=request.invoked_by,
             invoked_by_jti=request.invoked_by_jti,
+            definition_hash=request.definition_hash,
         ))
         return policy_pb.AuthorizeResponse(
             decision=_DECISIONS[decision.decision],
@@ -173,7 +174,8 @@ class PolicyServicer(policy_grpc.PolicyServiceServicer):
         tools = [
             ToolPolicy(name=t.name, reversible=t.reversible,
                        blast_radius=t.blast_radius or ("low" if t.reversible else "high"),
-                       idempotent=t.idempotent, args_schema_json=t.args_schema_json)
+                       idempotent=t.idempotent, args_schema_json=t.args_schema_json,
+                       definition_hash=t.definition_hash)
             for t in request.tools
         ]
         return policy_pb.RegisterToolsResponse(registered=await self._syscalls.register_tools(tools))

@@ -203,8 +203,9 @@ class Queries:
     # tools
     @_translated
     async def upsert_tool(self, name: str, reversible: bool, blast_radius: str, idempotent: bool,
-                          schema: str) -> bool:
-        return await self._db.fetchval(SQL["upsert_tool"], name, reversible, blast_radius, idempotent, schema)
+                          schema: str, definition_hash: str = "") -> bool:
+        return await self._db.fetchval(SQL["upsert_tool"], name, reversible, blast_radius, idempotent, schema,
+                                       definition_hash)
 
     @_translated
     async def get_tool(self, name: str) -> dict[str, Any] | None:

@@ -71,6 +71,7 @@ class ToolPolicy:
     blast_radius: str
     idempotent: bool
     args_schema_json: str = ""
+    definition_hash: str = ""
 
     def __post_init__(self) -> None:
         if not CAPABILITY_PATTERN.match(self.name):
@@ -273,7 +274,7 @@ class Syscalls:
         async with self._store.transaction() as tx:
             for tool in tools:
                 reversible = await tx.upsert_tool(tool.name, tool.reversible, tool.blast_radius, tool.idempotent,
-                                                  tool.args_schema_json)
+                                                  tool.args_schema_json, tool.definition_hash)
                 if reversible != tool.reversible:
                     log.warning("tool stays irreversible; a registration cannot remove its approval gate",
                                 extra=log_fields(tool=tool.name))

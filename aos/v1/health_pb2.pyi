@@ -52,20 +52,32 @@ class ServiceHealth(_message.Message):
     detail: str
     def __init__(self, name: _Optional[str] = ..., status: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
 
+class ToolServerHealth(_message.Message):
+    __slots__ = ("name", "state", "failures")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    FAILURES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    state: str
+    failures: int
+    def __init__(self, name: _Optional[str] = ..., state: _Optional[str] = ..., failures: _Optional[int] = ...) -> None: ...
+
 class GetHealthRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class GetHealthResponse(_message.Message):
-    __slots__ = ("status", "auth_mode", "audit_anchors", "scheduler", "services")
+    __slots__ = ("status", "auth_mode", "audit_anchors", "scheduler", "services", "tool_servers")
     STATUS_FIELD_NUMBER: _ClassVar[int]
     AUTH_MODE_FIELD_NUMBER: _ClassVar[int]
     AUDIT_ANCHORS_FIELD_NUMBER: _ClassVar[int]
     SCHEDULER_FIELD_NUMBER: _ClassVar[int]
     SERVICES_FIELD_NUMBER: _ClassVar[int]
+    TOOL_SERVERS_FIELD_NUMBER: _ClassVar[int]
     status: str
     auth_mode: str
     audit_anchors: AnchorStats
     scheduler: SchedulerStats
     services: _containers.RepeatedCompositeFieldContainer[ServiceHealth]
-    def __init__(self, status: _Optional[str] = ..., auth_mode: _Optional[str] = ..., audit_anchors: _Optional[_Union[AnchorStats, _Mapping]] = ..., scheduler: _Optional[_Union[SchedulerStats, _Mapping]] = ..., services: _Optional[_Iterable[_Union[ServiceHealth, _Mapping]]] = ...) -> None: ...
+    tool_servers: _containers.RepeatedCompositeFieldContainer[ToolServerHealth]
+    def __init__(self, status: _Optional[str] = ..., auth_mode: _Optional[str] = ..., audit_anchors: _Optional[_Union[AnchorStats, _Mapping]] = ..., scheduler: _Optional[_Union[SchedulerStats, _Mapping]] = ..., services: _Optional[_Iterable[_Union[ServiceHealth, _Mapping]]] = ..., tool_servers: _Optional[_Iterable[_Union[ToolServerHealth, _Mapping]]] = ...) -> None: ...

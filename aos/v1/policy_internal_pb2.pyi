@@ -34,7 +34,7 @@ DECISION_PENDING: Decision
 DECISION_DENY: Decision
 
 class AuthorizeRequest(_message.Message):
-    __slots__ = ("token", "kind", "target", "agent_id", "args_canonical", "args_hash", "model", "max_input_tokens", "max_output_tokens", "approval_id", "evidence", "invoked_by", "invoked_by_jti")
+    __slots__ = ("token", "kind", "target", "agent_id", "args_canonical", "args_hash", "model", "max_input_tokens", "max_output_tokens", "approval_id", "evidence", "invoked_by", "invoked_by_jti", "definition_hash")
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     TARGET_FIELD_NUMBER: _ClassVar[int]
@@ -48,6 +48,7 @@ class AuthorizeRequest(_message.Message):
     EVIDENCE_FIELD_NUMBER: _ClassVar[int]
     INVOKED_BY_FIELD_NUMBER: _ClassVar[int]
     INVOKED_BY_JTI_FIELD_NUMBER: _ClassVar[int]
+    DEFINITION_HASH_FIELD_NUMBER: _ClassVar[int]
     token: str
     kind: SyscallKind
     target: str
@@ -61,7 +62,8 @@ class AuthorizeRequest(_message.Message):
     evidence: _containers.RepeatedCompositeFieldContainer[_common_pb2.EvidenceItem]
     invoked_by: str
     invoked_by_jti: str
-    def __init__(self, token: _Optional[str] = ..., kind: _Optional[_Union[SyscallKind, str]] = ..., target: _Optional[str] = ..., agent_id: _Optional[str] = ..., args_canonical: _Optional[str] = ..., args_hash: _Optional[str] = ..., model: _Optional[str] = ..., max_input_tokens: _Optional[int] = ..., max_output_tokens: _Optional[int] = ..., approval_id: _Optional[str] = ..., evidence: _Optional[_Iterable[_Union[_common_pb2.EvidenceItem, _Mapping]]] = ..., invoked_by: _Optional[str] = ..., invoked_by_jti: _Optional[str] = ...) -> None: ...
+    definition_hash: str
+    def __init__(self, token: _Optional[str] = ..., kind: _Optional[_Union[SyscallKind, str]] = ..., target: _Optional[str] = ..., agent_id: _Optional[str] = ..., args_canonical: _Optional[str] = ..., args_hash: _Optional[str] = ..., model: _Optional[str] = ..., max_input_tokens: _Optional[int] = ..., max_output_tokens: _Optional[int] = ..., approval_id: _Optional[str] = ..., evidence: _Optional[_Iterable[_Union[_common_pb2.EvidenceItem, _Mapping]]] = ..., invoked_by: _Optional[str] = ..., invoked_by_jti: _Optional[str] = ..., definition_hash: _Optional[str] = ...) -> None: ...
 
 class AuthorizeResponse(_message.Message):
     __slots__ = ("decision", "reason", "message", "approval_id", "syscall_id", "reserved_usd")
@@ -192,18 +194,20 @@ class RetireAgentTokensResponse(_message.Message):
     def __init__(self, revoked_count: _Optional[int] = ...) -> None: ...
 
 class ToolSpec(_message.Message):
-    __slots__ = ("name", "reversible", "blast_radius", "idempotent", "args_schema_json")
+    __slots__ = ("name", "reversible", "blast_radius", "idempotent", "args_schema_json", "definition_hash")
     NAME_FIELD_NUMBER: _ClassVar[int]
     REVERSIBLE_FIELD_NUMBER: _ClassVar[int]
     BLAST_RADIUS_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENT_FIELD_NUMBER: _ClassVar[int]
     ARGS_SCHEMA_JSON_FIELD_NUMBER: _ClassVar[int]
+    DEFINITION_HASH_FIELD_NUMBER: _ClassVar[int]
     name: str
     reversible: bool
     blast_radius: str
     idempotent: bool
     args_schema_json: str
-    def __init__(self, name: _Optional[str] = ..., reversible: _Optional[bool] = ..., blast_radius: _Optional[str] = ..., idempotent: _Optional[bool] = ..., args_schema_json: _Optional[str] = ...) -> None: ...
+    definition_hash: str
+    def __init__(self, name: _Optional[str] = ..., reversible: _Optional[bool] = ..., blast_radius: _Optional[str] = ..., idempotent: _Optional[bool] = ..., args_schema_json: _Optional[str] = ..., definition_hash: _Optional[str] = ...) -> None: ...
 
 class RegisterToolsRequest(_message.Message):
     __slots__ = ("tools",)

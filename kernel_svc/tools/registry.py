@@ -50,6 +50,11 @@ class Tool:
     # allowed syscall (kernel.tool_executions).
     idempotent: bool
     run: ToolFunction = field(repr=False, compare=False)
+    # Pinned tools (MCP): the hash of the definition their server presents now,
+    # which policy compares with the approved one before every call.
+    presented_definition: Callable[[], str] | None = field(default=None, repr=False, compare=False)
+    # ... and the hash of the definition an operator approved, which policy pins.
+    definition_hash: str = ""
     _validator: Any = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -64,6 +69,9 @@ class Tool:
         if error is not None:
             where = "/".join(str(p) for p in error.absolute_path) or "arguments"
             raise InvalidArgument(f"invalid arguments for {self.name} at {where}: {error.message}")
+
+    def presented_definition_hash(self) -> str:
+        return self.presented_definition() if self.presented_definition is not None else ""
 
     @property
     def args_schema_json(self) -> str:
@@ -80,6 +88,15 @@ class ToolRegistry:
         if tool.name in self._tools:
             raise ValueError(f"tool {tool.name} registered twice")
         self._tools[tool.name] = tool
+
+    def replace_prefix(self, prefix: str, tools: Iterable[Tool]) -> None:
+        """Swap every tool named `prefix*` for `tools` (a tool server's approved set)."""
+        kept = {name: tool for name, tool in self._tools.items() if not name.startswith(prefix)}
+        for tool in tools:
+            if not tool.name.startswith(prefix) or tool.name in kept:
+                raise ValueError(f"tool {tool.name} does not belong under {prefix}")
+            kept[tool.name] = tool
+        self._tools = kept
 
     def get(self, name: str) -> Tool | None:
         return self._tools.get(name)
