@@ -11,6 +11,7 @@ import grpc
 from aos.v1 import agents_pb2 as pb
 from aos.v1 import agents_pb2_grpc as pb_grpc
 from aos.v1 import common_pb2, health_pb2, status_pb2, status_pb2_grpc
+from aos_common.capabilities import check_grants, is_server_pattern
 from aos_common.errors import InvalidArgument
 from aos_common.timestamps import to_timestamp
 from aos_common.tokens import Claims
@@ -70,8 +71,9 @@ def validate_spawn(request: pb.SpawnAgentRequest) -> None:
         raise InvalidArgument(f"task is larger than {MAX_TASK_BYTES} bytes")
     if len(request.grants) > MAX_GRANTS:
         raise InvalidArgument(f"at most {MAX_GRANTS} grants may be requested")
+    check_grants(request.grants)
     for grant in request.grants:
-        if not _NAME.match(grant):
+        if not (is_server_pattern(grant) or _NAME.match(grant)):
             raise InvalidArgument(f"grant {grant[:64]!r} is not a valid capability name")
     if len(request.session_id) > 128:
         raise InvalidArgument("session_id is too long")
