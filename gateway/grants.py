@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from google.protobuf.message import Message
 
-from aos_common.capabilities import intersect, normalize
+from aos_common.capabilities import check_grants, intersect, normalize
 from aos_common.errors import InsufficientAuthority
 from aos_common.tokens import Claims
 
@@ -21,13 +21,14 @@ GRANT_FIELDS: dict[str, str] = {
 
 
 def clamp(grpc_path: str, request: Message, claims: Claims) -> None:
-    """Narrow the request's grants in place to what the caller holds."""
+    """Narrow the request's grants in place to what the caller holds; refuse a malformed pattern."""
     field = GRANT_FIELDS.get(grpc_path)
     if field is None:
         return
     requested = normalize(getattr(request, field))
     if not requested:
         return
+    check_grants(requested)
     granted = intersect(claims.capabilities, requested)
     if not granted:
         raise InsufficientAuthority(

@@ -14,7 +14,7 @@ from aos.v1 import agents_pb2_grpc as pb_grpc
 from aos.v1 import common_pb2, health_pb2, status_pb2, status_pb2_grpc
 from aos.v1 import tool_servers_pb2 as ts_pb
 from aos.v1 import tool_servers_pb2_grpc as ts_grpc
-from aos_common.capabilities import PERM_TOOLS_MANAGE
+from aos_common.capabilities import PERM_TOOLS_MANAGE, check_grants, is_server_pattern
 from aos_common.errors import InvalidArgument
 from aos_common.permissions import require_operator
 from aos_common.timestamps import to_timestamp
@@ -79,8 +79,9 @@ def validate_spawn(request: pb.SpawnAgentRequest) -> None:
         raise InvalidArgument(f"task is larger than {MAX_TASK_BYTES} bytes")
     if len(request.grants) > MAX_GRANTS:
         raise InvalidArgument(f"at most {MAX_GRANTS} grants may be requested")
+    check_grants(request.grants)
     for grant in request.grants:
-        if not _NAME.match(grant):
+        if not (is_server_pattern(grant) or _NAME.match(grant)):
             raise InvalidArgument(f"grant {grant[:64]!r} is not a valid capability name")
     if len(request.session_id) > 128:
         raise InvalidArgument("session_id is too long")

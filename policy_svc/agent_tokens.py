@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aos_common import events
-from aos_common.capabilities import PERM_AGENTS_SPAWN, allows
+from aos_common.capabilities import PERM_AGENTS_SPAWN, allows, check_grants
 from aos_common.errors import BackendNotAllowed, InsufficientAuthority, InvalidArgument, NotFound
 from aos_common.permissions import require_operator
 from aos_common.tokens import Claims
@@ -50,6 +50,7 @@ class AgentTokens:
         caller = await self._authority.caller_from_token(caller_token)
         if not AGENT_ID_PATTERN.match(agent_id):
             raise InvalidArgument("agent_id must be 1-128 characters of [A-Za-z0-9_.:-]")
+        check_grants(requested)
         if caller.kind == "agent":
             # A child joins its parent's session and needs the parent's leave to spawn.
             if not allows(caller.capabilities, PERM_AGENTS_SPAWN):

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from aos_common.capabilities import LLM_BACKENDS, WILDCARD
+from aos_common.capabilities import LLM_BACKENDS, WILDCARD, check_grants, is_server_pattern
 from aos_common.errors import InvalidArgument
 
 BACKENDS = frozenset(LLM_BACKENDS)
@@ -47,9 +47,12 @@ class AgentClass:
             raise InvalidArgument("capabilities must name at least one capability")
         if WILDCARD in self.capabilities:
             # A template is the most an agent can ever hold; '*' would make it unbounded.
-            raise InvalidArgument("capabilities must name tools explicitly; '*' is not allowed in a class")
+            raise InvalidArgument(
+                "capabilities must name tools, or one server's as 'mcp.<server>.*'; '*' is not allowed in a class"
+            )
+        check_grants(self.capabilities)
         for name in self.capabilities:
-            if not CAPABILITY_PATTERN.match(name):
+            if not (is_server_pattern(name) or CAPABILITY_PATTERN.match(name)):
                 raise InvalidArgument(f"capability {name!r} is not a valid name")
         if not math.isfinite(self.cost_ceiling_usd) or self.cost_ceiling_usd <= 0:
             raise InvalidArgument("cost_ceiling_usd must be a finite number greater than 0")

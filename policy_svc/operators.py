@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from aos_common import events
-from aos_common.capabilities import PERM_CLASSES_WRITE, PERM_TOKENS_ADMIN, allows
+from aos_common.capabilities import PERM_CLASSES_WRITE, PERM_TOKENS_ADMIN, allows, check_grants
 from aos_common.errors import AlreadyExists, InsufficientAuthority, InvalidArgument, NotFound
 from aos_common.permissions import require_operator
 from aos_common.tokens import Claims
@@ -48,6 +48,7 @@ class Operators:
         for a subject in the caller's namespace."""
         require_operator(caller)
         subject = minted_subject(caller, subject)
+        check_grants(grants)
         if ttl_seconds < 0 or ttl_seconds > MAX_OPERATOR_TTL_SECONDS:
             raise InvalidArgument(f"ttl_seconds must be between 0 and {MAX_OPERATOR_TTL_SECONDS}")
         issued = now()

@@ -25,8 +25,9 @@ from kernel_svc import untrusted
 from kernel_svc.tools.registry import BLAST_RADII
 
 PREFIX = "mcp."
-SERVER_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-TOOL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+# With the server name (aos_common.capabilities.SERVER_NAME_PATTERN) this keeps
+# mcp.<server>.<tool> within the 128 characters a capability name may have.
+TOOL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,56}$")
 MAX_DESCRIPTION_CHARS = 8 * 1024
 MAX_SCHEMA_BYTES = 64 * 1024
 MAX_TOOLS = 256
@@ -78,7 +79,7 @@ def from_listing(tools: Iterable[types.Tool]) -> dict[str, Definition]:
     found: dict[str, Definition] = {}
     for tool in tools:
         if not TOOL_NAME.match(tool.name):
-            raise BadListing(f"tool name {tool.name[:80]!r} is not usable (letters, digits, _ . - up to 64)")
+            raise BadListing(f"tool name {tool.name[:80]!r} is not usable (letters, digits, _ . - up to 56)")
         if tool.name in found:
             raise BadListing(f"tool {tool.name} is listed twice")
         description = tool.description or ""

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from aos_common.capabilities import is_server_name
 from aos_common.errors import InvalidArgument
 from kernel_svc.mcp import definitions as defs
 from kernel_svc.mcp.connection import Endpoint
@@ -61,7 +62,7 @@ class Registration:
 
 def check(name: str, transport: str, command: list[str], url: str, env: Mapping[str, str],
           headers: Mapping[str, str], overrides: Mapping[str, defs.Override]) -> Registration:
-    if not defs.SERVER_NAME.match(name):
+    if not is_server_name(name):
         raise InvalidArgument("name must be 1-63 characters of a-z, 0-9, _ and -, starting with a letter or digit")
     if transport not in TRANSPORTS:
         raise InvalidArgument(f"transport must be one of {', '.join(TRANSPORTS)}")

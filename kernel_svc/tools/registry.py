@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 import jsonschema
 
+from aos_common.capabilities import allows, normalize
 from aos_common.errors import InvalidArgument
 
 BLAST_RADII = ("low", "medium", "high")
@@ -105,8 +106,7 @@ class ToolRegistry:
         return list(self._tools.values())
 
     def granted(self, grants: Iterable[str]) -> list[Tool]:
-        """The tools an agent holding `grants` is shown (policy still decides every call)."""
-        held = set(grants)
-        if "*" in held:
-            return self.all()
-        return [tool for name, tool in self._tools.items() if name in held]
+        """The tools an agent holding `grants` is shown, `mcp.<server>.*` showing all
+        of that server's (policy still decides every call)."""
+        held = normalize(grants)
+        return [tool for name, tool in self._tools.items() if allows(held, name)]

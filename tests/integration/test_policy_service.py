@@ -295,6 +295,57 @@ async def test_spawn_narrows_and_audits_and_children_join_the_session(env: Env) 
     assert error.reason == "NOT_FOUND"
 
 
+async def test_a_server_pattern_grants_its_tools_and_never_widens_an_exact_grant(env: Env) -> None:
+    await make_class(env, "git-user", caps=("mcp.git.*", "agents.spawn"))
+    await register(env, "mcp.git.git_status", reversible=True)
+    await register(env, "mcp.git.git_reset", reversible=False)
+    await register(env, "mcp.gitx.git_status", reversible=True)
+    whole = await spawn(env, "git-user", ("mcp.git.*", "mcp.gitx.*", "agents.spawn"))
+    assert sorted(whole.grants) == ["agents.spawn", "mcp.git.*"]
+    status = await env.syscalls.Authorize(tool_call(whole.token, "mcp.git.git_status", {}))
+    assert status.decision == pb.DECISION_ALLOW
+    other = await env.syscalls.Authorize(tool_call(whole.token, "mcp.gitx.git_status", {}))
+    assert other.decision == pb.DECISION_DENY and other.reason == "INSUFFICIENT_AUTHORITY"
+    # A parent holding one tool exactly passes on that tool, however broadly its child asks.
+    parent = await spawn(env, "git-user", ("mcp.git.git_status", "agents.spawn"))
+    child = await spawn(env, "git-user", ("mcp.git.*",), caller=parent.token)
+    assert list(child.grants) == ["mcp.git.git_status"]
+    reset = await env.syscalls.Authorize(tool_call(child.token, "mcp.git.git_reset", {}))
+    assert reset.decision == pb.DECISION_DENY and reset.reason == "INSUFFICIENT_AUTHORITY"
+    # Deciding an approval for one of the server's tools: its pattern is authority enough, another's is not.
+    args = {"to": "HEAD~1"}
+    pending = await env.syscalls.Authorize(tool_call(whole.token, "mcp.git.git_reset", args))
+    assert pending.decision == pb.DECISION_PENDING
+    decide = approvals_pb.ApproveRequest(approval_id=pending.approval_id, args_hash=args_hash(args))
+    outsider = await mint_operator(env, "gitx-approver", ["approvals.decide", "approvals.read", "mcp.gitx.*"])
+    error = await refused(env.approvals.Approve(decide, metadata=env.md(outsider.token)))
+    assert error.reason == "INSUFFICIENT_AUTHORITY"
+    approver = await mint_operator(env, "git-approver", ["approvals.decide", "approvals.read", "mcp.git.*"])
+    assert "mcp.git.*" in approver.grants
+    approved = await env.approvals.Approve(decide, metadata=env.md(approver.token))
+    assert approved.approval.state == "approved"
+
+
+async def test_a_star_other_than_alone_or_a_server_pattern_is_refused_where_grants_enter(env: Env) -> None:
+    await make_class(env, "stars", caps=("fs.read_file",))
+    tokens_before = len(await env.sql("SELECT jti FROM policy.capability_tokens"))
+    for misuse in ("fs.*", "mcp.*", "mcp.a*.x", "mcp.Git.*"):
+        error = await refused(env.classes.CreateAgentClass(classes_pb.CreateAgentClassRequest(
+            name="starry", backend="anthropic", model="m", allowed_backends=["anthropic"],
+            capabilities=["fs.read_file", misuse], cost_ceiling_usd=1.0), metadata=env.md()))
+        assert error.reason == "INVALID_ARGUMENT", misuse
+        error = await refused(env.syscalls.MintAgentToken(pb.MintAgentTokenRequest(
+            caller_token=env.admin_token, agent_class="stars", requested_grants=["fs.read_file", misuse],
+            agent_id="a-star")))
+        assert error.reason == "INVALID_ARGUMENT", misuse
+        error = await refused(env.tokens.MintToken(tokens_pb.MintTokenRequest(
+            subject="starry", grants=["fs.read_file", misuse]), metadata=env.md()))
+        assert error.reason == "INVALID_ARGUMENT", misuse
+    assert len(await env.sql("SELECT jti FROM policy.capability_tokens")) == tokens_before
+    # `*` alone still asks for all the caller holds, within the class.
+    assert list((await spawn(env, "stars", ("*",))).grants) == ["fs.read_file"]
+
+
 async def make_limited_class(env: Env, name: str, *, max_agents: int = 0, max_depth: int = 0) -> None:
     await call(env.classes.CreateAgentClass(classes_pb.CreateAgentClassRequest(
         name=name, backend="anthropic", model="aos-scripted", allowed_backends=["anthropic"],

@@ -1,4 +1,5 @@
-"""narrow(parent, request) stays within parent in every field, whatever is asked."""
+"""narrow(parent, request) stays within parent in every field, whatever is asked,
+`mcp.<server>.*` patterns included (their exact semantics: tests/unit/test_capability_patterns.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from aos_common.capabilities import WILDCARD, is_subset
 from policy_svc.capability import UNBOUNDED_EXP, Grant, narrow, within
 
 NAMES = st.sampled_from(["fs.read_file", "fs.delete_file", "fs.list_dir", "agents.spawn", "anthropic",
-                         "openai", "ollama", WILDCARD, " fs.read_file ", ""])
+                         "openai", "ollama", WILDCARD, " fs.read_file ", "",
+                         "mcp.git.*", "mcp.git.git_status", "mcp.git.git_reset", "mcp.git-x.*", "mcp.git-x.git_status"])
 SETS = st.frozensets(NAMES, max_size=6)
 EXPIRIES = st.integers(min_value=1, max_value=UNBOUNDED_EXP)
 CEILINGS = st.one_of(st.none(), st.floats(min_value=0.0001, max_value=1e6, allow_nan=False))
