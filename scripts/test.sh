@@ -25,6 +25,17 @@ if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -
     || echo "chromium could not be installed; browser tests will be skipped"
 fi
 
+# Real third-party MCP servers from npm for tests/integration/test_e2e_mcp.py
+# (installed once into .tools/npm; the tests that need them skip where node is absent).
+NPM_MCP="@modelcontextprotocol/server-filesystem@2026.8.31 @modelcontextprotocol/server-everything@2026.8.31"
+if command -v npm >/dev/null 2>&1 \
+  && [ ! -e .tools/npm/node_modules/@modelcontextprotocol/server-everything/package.json ]; then
+  echo "== installing the npm MCP servers the tests drive"
+  # shellcheck disable=SC2086
+  npm install --silent --no-audit --no-fund --prefix .tools/npm $NPM_MCP >/dev/null \
+    || echo "the npm MCP servers could not be installed; their tests will fail"
+fi
+
 echo "== generated stubs"
 .venv/bin/python scripts/gen_protos.py --check
 echo "== buf lint"

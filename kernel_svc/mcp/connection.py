@@ -10,7 +10,8 @@ servers decides when to open a new one.
 
 A stdio server gets only the environment it was registered with, over the
 SDK's minimal base (HOME, LOGNAME, PATH, SHELL, TERM, USER): nothing of the
-kernel's own settings or secrets. It runs in the workspace directory. Its
+kernel's own settings or secrets. It runs in the workspace directory, and each
+message it writes is bounded (kernel_svc/mcp/stdio.py). Its
 stderr is read line by line, the registered secret values are masked, and what
 remains goes to the kernel's log under the server's name.
 """
@@ -30,12 +31,12 @@ from typing import Any
 
 import httpx2
 from mcp import ClientSession, types
-from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
 
 from aos_common.logs import log_fields
+from kernel_svc.mcp.stdio import bounded_stdio_client
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,7 @@ class Connection:
         self._owner: asyncio.Task[None] | None = None
         self._closed = False
         self._tasks: set[asyncio.Task[None]] = set()
+        self._stream_error = ""
 
     @property
     def open(self) -> bool:
@@ -154,8 +156,8 @@ class Connection:
             if self.open and error.code not in _TRANSPORT_CODES:
                 raise ServerRefused(self._endpoint.redact(error.message)[:500]) from None
             self._abandon()
-            raise ConnectionFailed(f"{self._endpoint.name} failed: "
-                                   f"{self._endpoint.redact(error.message)[:300]}") from None
+            detail = self._stream_error or error.message
+            raise ConnectionFailed(f"{self._endpoint.name} failed: {self._endpoint.redact(detail)[:300]}") from None
         except (RuntimeError, ValueError, TypeError) as error:
             self._abandon()
             raise ConnectionFailed(f"{self._endpoint.name} failed: "
@@ -195,11 +197,13 @@ class Connection:
             async with client, streamable_http_client(endpoint.url, http_client=client) as streams:
                 yield streams[0], streams[1]
             return
-        params = StdioServerParameters(command=endpoint.command[0], args=list(endpoint.command[1:]),
-                                       env=dict(endpoint.env), cwd=str(self._workspace))
         with _StderrRelay(endpoint) as errlog:
-            async with stdio_client(params, errlog=errlog) as streams:
-                yield streams[0], streams[1]
+            async with bounded_stdio_client(list(endpoint.command), dict(endpoint.env), self._workspace,
+                                            errlog, on_overflow=self._overflowed) as streams:
+                yield streams
+
+    def _overflowed(self, refusal: str) -> None:
+        self._stream_error = f"the server wrote {refusal}; the connection was closed"
 
     async def _on_message(self, message: Any) -> None:
         if isinstance(message, Exception):

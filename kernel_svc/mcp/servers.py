@@ -28,7 +28,7 @@ import jsonschema
 
 from aos.v1 import policy_internal_pb2_grpc as policy_grpc
 from aos_common import events
-from aos_common.errors import AlreadyExists, NotFound, ToolDefinitionChanged
+from aos_common.errors import AlreadyExists, InvalidArgument, NotFound, ToolDefinitionChanged, Unavailable
 from aos_common.logs import log_fields
 from aos_common.tokens import Claims
 from kernel_svc.audit import AuditClient
@@ -170,8 +170,12 @@ class ToolServers:
         await self.sync()
         if registration.name in self._live:
             raise AlreadyExists(f"a tool server named {registration.name!r} is registered already")
-        endpoint = registration.endpoint()
-        connection, listed = await self._open(endpoint)
+        try:
+            connection, listed = await self._open(registration.endpoint())
+        except ConnectionFailed as error:
+            raise Unavailable(f"the tool server could not be used: {error}") from None
+        except defs.BadListing as error:
+            raise InvalidArgument(f"the tool server's tool list is not usable: {error}") from None
         row = ToolServerRow(
             name=registration.name, transport=registration.transport, command=registration.command,
             url=registration.url, secret_env=dict(registration.env), secret_headers=dict(registration.headers),
@@ -411,8 +415,10 @@ class ToolServers:
         live.failures += 1
         live.consecutive_failures += 1
         live.last_error = error[:300]
-        live.retry_at = time.monotonic() + min(0.5 * 2 ** (live.consecutive_failures - 1),
-                                               self._settings.max_backoff_s)
+        # The first failure may be the call's alone: the next call reconnects at once.
+        # Repeated ones back off exponentially, so a crashing server is not restarted in a loop.
+        backoff = 0.0 if live.consecutive_failures == 1 else 0.5 * 2 ** (live.consecutive_failures - 2)
+        live.retry_at = time.monotonic() + min(backoff, self._settings.max_backoff_s)
         if live.connection is not None and not live.connection.open:
             live.connection = None
         log.warning("tool server failing", extra=log_fields(server=live.row.name, failures=live.failures,
