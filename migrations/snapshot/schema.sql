@@ -170,6 +170,26 @@ CREATE TABLE kernel.tool_executions (
     result text
 );
 
+CREATE TABLE kernel.tool_servers (
+    name text NOT NULL,
+    transport text NOT NULL,
+    command jsonb DEFAULT '[]'::jsonb NOT NULL,
+    url text DEFAULT ''::text NOT NULL,
+    secret_env jsonb DEFAULT '{}'::jsonb NOT NULL,
+    secret_headers jsonb DEFAULT '{}'::jsonb NOT NULL,
+    overrides jsonb DEFAULT '{}'::jsonb NOT NULL,
+    listed jsonb DEFAULT '{}'::jsonb NOT NULL,
+    listed_hash text DEFAULT ''::text NOT NULL,
+    approved jsonb DEFAULT '{}'::jsonb NOT NULL,
+    approved_hash text DEFAULT ''::text NOT NULL,
+    approved_by text DEFAULT ''::text NOT NULL,
+    created_by text DEFAULT ''::text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT tool_servers_name_check CHECK ((name ~ '^[a-z0-9][a-z0-9_-]{0,62}$'::text)),
+    CONSTRAINT tool_servers_transport_check CHECK ((transport = ANY (ARRAY['stdio'::text, 'http'::text])))
+);
+
 CREATE TABLE kernel.workers (
     worker_id text NOT NULL,
     host text NOT NULL,
@@ -298,6 +318,7 @@ CREATE TABLE policy.tools (
     args_schema_json text DEFAULT ''::text NOT NULL,
     registered_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    definition_hash text DEFAULT ''::text NOT NULL,
     CONSTRAINT tools_blast_radius_check CHECK ((blast_radius = ANY (ARRAY['low'::text, 'medium'::text, 'high'::text])))
 );
 
@@ -318,6 +339,9 @@ ALTER TABLE ONLY kernel.agent_processes
 
 ALTER TABLE ONLY kernel.tool_executions
     ADD CONSTRAINT tool_executions_pkey PRIMARY KEY (idempotency_key);
+
+ALTER TABLE ONLY kernel.tool_servers
+    ADD CONSTRAINT tool_servers_pkey PRIMARY KEY (name);
 
 ALTER TABLE ONLY kernel.workers
     ADD CONSTRAINT workers_pkey PRIMARY KEY (worker_id);
@@ -432,6 +456,8 @@ GRANT SELECT,INSERT,UPDATE ON TABLE kernel.agent_processes TO aos_kernel;
 
 GRANT SELECT,INSERT,UPDATE ON TABLE kernel.tool_executions TO aos_kernel;
 
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE kernel.tool_servers TO aos_kernel;
+
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE kernel.workers TO aos_kernel;
 
 GRANT SELECT,INSERT ON TABLE policy.agent_classes TO aos_policy;
@@ -493,3 +519,5 @@ GRANT UPDATE(idempotent) ON TABLE policy.tools TO aos_policy;
 GRANT UPDATE(args_schema_json) ON TABLE policy.tools TO aos_policy;
 
 GRANT UPDATE(updated_at) ON TABLE policy.tools TO aos_policy;
+
+GRANT UPDATE(definition_hash) ON TABLE policy.tools TO aos_policy;
