@@ -99,7 +99,8 @@ def test_registration_checks() -> None:
         {"name": "Git"}, {"name": "a.b"}, {"transport": "ws"}, {"command": []}, {"command": ["x\0y"]},
         {"url": "http://x"}, {"transport": "http", "command": [], "url": "ftp://x/"},
         {"transport": "http", "command": [], "url": "http://u:p@x/"}, {"env": {"1BAD": "v"}},
-        {"env": {"K": "a\nb"}}, {"transport": "http", "command": [], "url": "http://x/", "headers": {"Bad Header": "v"}},
+        {"env": {"K": "a\nb"}},
+        {"transport": "http", "command": [], "url": "http://x/", "headers": {"Bad Header": "v"}},
         {"overrides": {"no spaces": defs.Override()}},
     ]
     for fields in bad:
