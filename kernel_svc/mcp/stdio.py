@@ -106,7 +106,7 @@ async def _stop(process: anyio.abc.Process) -> None:
         await process.wait()
     if process.returncode is None:
         with suppress(OSError):
-            await terminate_posix_process_tree(process, STOP_GRACE_SECONDS)  # type: ignore[arg-type]
+            await terminate_posix_process_tree(process, STOP_GRACE_SECONDS)
     if process.stdout is not None:
         with suppress(OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
             await process.stdout.aclose()

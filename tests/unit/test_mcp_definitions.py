@@ -95,7 +95,7 @@ def _check(**fields: Any) -> registration.Registration:
 def test_registration_checks() -> None:
     assert _check().command == ("mcp-server-git",)
     assert _check(transport="http", command=[], url="https://tools.example.com/mcp").url
-    bad = [
+    bad: list[dict[str, Any]] = [
         {"name": "Git"}, {"name": "a.b"}, {"transport": "ws"}, {"command": []}, {"command": ["x\0y"]},
         {"url": "http://x"}, {"transport": "http", "command": [], "url": "ftp://x/"},
         {"transport": "http", "command": [], "url": "http://u:p@x/"}, {"env": {"1BAD": "v"}},
