@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from kernel_svc.process import AgentProcess
 from kernel_svc.syscalls import SyscallBoundary
 from kernel_svc.tools.builtin import builtin_registry
 from kernel_svc.tools.registry import Tool, ToolContext, ToolRegistry
+from tests.fakes import FakePolicy
 
 AGENT_ID = str(uuid.uuid4())
 
@@ -37,21 +38,6 @@ def agent_row(state: str = "runnable") -> AgentProcess:
         token_expires_at=now, worker_id="", attempts=0, checkpoint={}, result="", error_reason="",
         error_message="", cost_usd=0.0, created_at=now, updated_at=now, created_by="ops@example",
     )
-
-
-@dataclass
-class FakePolicy:
-    answer: ppb.AuthorizeResponse
-    authorized: list[ppb.AuthorizeRequest] = field(default_factory=list)
-    completed: list[ppb.CompleteRequest] = field(default_factory=list)
-
-    async def Authorize(self, request: ppb.AuthorizeRequest, **options: object) -> ppb.AuthorizeResponse:
-        self.authorized.append(request)
-        return self.answer
-
-    async def Complete(self, request: ppb.CompleteRequest, **options: object) -> ppb.CompleteResponse:
-        self.completed.append(request)
-        return ppb.CompleteResponse(cost_usd=0.0)
 
 
 @dataclass
@@ -82,7 +68,7 @@ def harness(tmp_path: Path, answer: ppb.AuthorizeResponse, state: str = "runnabl
         Tool(name="test.spy", description="records that it ran", parameters={"type": "object"}, reversible=True,
              blast_radius="low", idempotent=True, run=spy),
     ])
-    policy = FakePolicy(answer)
+    policy = FakePolicy(answer=answer)
     store = FakeStore(agent_row(state))
     boundary = SyscallBoundary(policy, store)  # type: ignore[arg-type]
     invoker = ToolInvoker(store, boundary, registry, tmp_path)  # type: ignore[arg-type]

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from aos.v1 import policy_internal_pb2 as ppb
 from aos_common.errors import Unavailable
 from kernel_svc.retirement import Retirement
+from tests.fakes import FakePolicy
 
 
 @dataclass
@@ -24,19 +24,6 @@ class FakeStore:
 
     async def mark_tokens_revoked(self, agent_ids: list[str]) -> None:
         self.marked.extend(agent_ids)
-
-
-@dataclass
-class FakePolicy:
-    down: bool = False
-    asked: list[list[str]] = field(default_factory=list)
-
-    async def RetireAgentTokens(self, request: ppb.RetireAgentTokensRequest, **options: object
-                                ) -> ppb.RetireAgentTokensResponse:
-        if self.down:
-            raise Unavailable("policy is down")
-        self.asked.append(list(request.jtis))
-        return ppb.RetireAgentTokensResponse(revoked_count=len(request.jtis))
 
 
 def test_ended_agents_are_retired_once() -> None:
