@@ -60,6 +60,8 @@ class HealthReporter:
                 response.scheduler.CopyFrom(answer.scheduler)
             if backend == "kernel":
                 response.tool_servers.extend(answer.tool_servers)
+                if answer.HasField("sandbox"):
+                    response.sandbox.CopyFrom(answer.sandbox)
             if backend == "audit" and answer.HasField("anchors"):
                 response.audit_anchors.CopyFrom(answer.anchors)
         if isinstance(answers[BACKENDS.index("kernel")], str):

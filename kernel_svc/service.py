@@ -30,6 +30,7 @@ from kernel_svc.process import AgentProcess
 from kernel_svc.readers import owner_filter, require_visible
 from kernel_svc.spawning import Spawner
 from kernel_svc.store import Store
+from kernel_svc.tools.code import SandboxStatus
 
 MAX_TASK_BYTES = 64 * 1024
 MAX_GRANTS = 64
@@ -163,10 +164,12 @@ class AgentService(pb_grpc.AgentServiceServicer):
 class StatusService(status_pb2_grpc.StatusServiceServicer):
     """The kernel's part of /api/v1/health. Counts only; no secrets, no token needed."""
 
-    def __init__(self, store: Store, live_within_seconds: float, tool_servers: ToolServers | None = None):
+    def __init__(self, store: Store, live_within_seconds: float, tool_servers: ToolServers | None = None,
+                 sandbox: SandboxStatus | None = None):
         self._store = store
         self._live_within = live_within_seconds
         self._tool_servers = tool_servers
+        self._sandbox = sandbox
 
     async def GetStatus(self, request: status_pb2.GetStatusRequest, context: grpc.aio.ServicerContext
                         ) -> status_pb2.GetStatusResponse:
@@ -185,6 +188,8 @@ class StatusService(status_pb2_grpc.StatusServiceServicer):
             ),
             tool_servers=[health_pb2.ToolServerHealth(name=name, state=state, failures=failures)
                           for name, state, failures in (self._tool_servers.health() if self._tool_servers else [])],
+            sandbox=health_pb2.SandboxHealth(status=self._sandbox.status, detail=self._sandbox.detail)
+            if self._sandbox else None,
         )
 
 

@@ -26,7 +26,7 @@ from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x61os/v1/health.proto\x12\x06\x61os.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x87\x01\n\x0b\x41nchorStats\x12\x11\n\tsuccesses\x18\x01 \x01(\x05\x12\x10\n\x08\x66\x61ilures\x18\x02 \x01(\x05\x12\x33\n\x0flast_success_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05store\x18\x04 \x01(\t\x12\x0f\n\x07\x62\x61\x63klog\x18\x05 \x01(\x05\"\xaa\x01\n\x0eSchedulerStats\x12\x0e\n\x06status\x18\x01 \x01(\t\x12\x0f\n\x07workers\x18\x02 \x01(\x05\x12\x10\n\x08runnable\x18\x03 \x01(\x05\x12\x0f\n\x07running\x18\x04 \x01(\x05\x12\x18\n\x10waiting_approval\x18\x05 \x01(\x05\x12\x1f\n\x17suspended_token_expired\x18\x06 \x01(\x05\x12\x19\n\x11orphans_recovered\x18\x07 \x01(\x05\"=\n\rServiceHealth\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"A\n\x10ToolServerHealth\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x10\n\x08\x66\x61ilures\x18\x03 \x01(\x05\"\x12\n\x10GetHealthRequest\"\xe6\x01\n\x11GetHealthResponse\x12\x0e\n\x06status\x18\x01 \x01(\t\x12\x11\n\tauth_mode\x18\x02 \x01(\t\x12*\n\raudit_anchors\x18\x03 \x01(\x0b\x32\x13.aos.v1.AnchorStats\x12)\n\tscheduler\x18\x04 \x01(\x0b\x32\x16.aos.v1.SchedulerStats\x12\'\n\x08services\x18\x05 \x03(\x0b\x32\x15.aos.v1.ServiceHealth\x12.\n\x0ctool_servers\x18\x06 \x03(\x0b\x32\x18.aos.v1.ToolServerHealth2i\n\rHealthService\x12X\n\tGetHealth\x12\x18.aos.v1.GetHealthRequest\x1a\x19.aos.v1.GetHealthResponse\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/api/v1/healthb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x61os/v1/health.proto\x12\x06\x61os.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x87\x01\n\x0b\x41nchorStats\x12\x11\n\tsuccesses\x18\x01 \x01(\x05\x12\x10\n\x08\x66\x61ilures\x18\x02 \x01(\x05\x12\x33\n\x0flast_success_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05store\x18\x04 \x01(\t\x12\x0f\n\x07\x62\x61\x63klog\x18\x05 \x01(\x05\"\xaa\x01\n\x0eSchedulerStats\x12\x0e\n\x06status\x18\x01 \x01(\t\x12\x0f\n\x07workers\x18\x02 \x01(\x05\x12\x10\n\x08runnable\x18\x03 \x01(\x05\x12\x0f\n\x07running\x18\x04 \x01(\x05\x12\x18\n\x10waiting_approval\x18\x05 \x01(\x05\x12\x1f\n\x17suspended_token_expired\x18\x06 \x01(\x05\x12\x19\n\x11orphans_recovered\x18\x07 \x01(\x05\"=\n\rServiceHealth\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"A\n\x10ToolServerHealth\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x10\n\x08\x66\x61ilures\x18\x03 \x01(\x05\"/\n\rSandboxHealth\x12\x0e\n\x06status\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x02 \x01(\t\"\x12\n\x10GetHealthRequest\"\x8e\x02\n\x11GetHealthResponse\x12\x0e\n\x06status\x18\x01 \x01(\t\x12\x11\n\tauth_mode\x18\x02 \x01(\t\x12*\n\raudit_anchors\x18\x03 \x01(\x0b\x32\x13.aos.v1.AnchorStats\x12)\n\tscheduler\x18\x04 \x01(\x0b\x32\x16.aos.v1.SchedulerStats\x12\'\n\x08services\x18\x05 \x03(\x0b\x32\x15.aos.v1.ServiceHealth\x12.\n\x0ctool_servers\x18\x06 \x03(\x0b\x32\x18.aos.v1.ToolServerHealth\x12&\n\x07sandbox\x18\x07 \x01(\x0b\x32\x15.aos.v1.SandboxHealth2i\n\rHealthService\x12X\n\tGetHealth\x12\x18.aos.v1.GetHealthRequest\x1a\x19.aos.v1.GetHealthResponse\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/api/v1/healthb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,10 +43,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SERVICEHEALTH']._serialized_end=466
   _globals['_TOOLSERVERHEALTH']._serialized_start=468
   _globals['_TOOLSERVERHEALTH']._serialized_end=533
-  _globals['_GETHEALTHREQUEST']._serialized_start=535
-  _globals['_GETHEALTHREQUEST']._serialized_end=553
-  _globals['_GETHEALTHRESPONSE']._serialized_start=556
-  _globals['_GETHEALTHRESPONSE']._serialized_end=786
-  _globals['_HEALTHSERVICE']._serialized_start=788
-  _globals['_HEALTHSERVICE']._serialized_end=893
+  _globals['_SANDBOXHEALTH']._serialized_start=535
+  _globals['_SANDBOXHEALTH']._serialized_end=582
+  _globals['_GETHEALTHREQUEST']._serialized_start=584
+  _globals['_GETHEALTHREQUEST']._serialized_end=602
+  _globals['_GETHEALTHRESPONSE']._serialized_start=605
+  _globals['_GETHEALTHRESPONSE']._serialized_end=875
+  _globals['_HEALTHSERVICE']._serialized_start=877
+  _globals['_HEALTHSERVICE']._serialized_end=982
 # @@protoc_insertion_point(module_scope)

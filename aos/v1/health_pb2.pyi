@@ -62,22 +62,32 @@ class ToolServerHealth(_message.Message):
     failures: int
     def __init__(self, name: _Optional[str] = ..., state: _Optional[str] = ..., failures: _Optional[int] = ...) -> None: ...
 
+class SandboxHealth(_message.Message):
+    __slots__ = ("status", "detail")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    status: str
+    detail: str
+    def __init__(self, status: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
+
 class GetHealthRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class GetHealthResponse(_message.Message):
-    __slots__ = ("status", "auth_mode", "audit_anchors", "scheduler", "services", "tool_servers")
+    __slots__ = ("status", "auth_mode", "audit_anchors", "scheduler", "services", "tool_servers", "sandbox")
     STATUS_FIELD_NUMBER: _ClassVar[int]
     AUTH_MODE_FIELD_NUMBER: _ClassVar[int]
     AUDIT_ANCHORS_FIELD_NUMBER: _ClassVar[int]
     SCHEDULER_FIELD_NUMBER: _ClassVar[int]
     SERVICES_FIELD_NUMBER: _ClassVar[int]
     TOOL_SERVERS_FIELD_NUMBER: _ClassVar[int]
+    SANDBOX_FIELD_NUMBER: _ClassVar[int]
     status: str
     auth_mode: str
     audit_anchors: AnchorStats
     scheduler: SchedulerStats
     services: _containers.RepeatedCompositeFieldContainer[ServiceHealth]
     tool_servers: _containers.RepeatedCompositeFieldContainer[ToolServerHealth]
-    def __init__(self, status: _Optional[str] = ..., auth_mode: _Optional[str] = ..., audit_anchors: _Optional[_Union[AnchorStats, _Mapping]] = ..., scheduler: _Optional[_Union[SchedulerStats, _Mapping]] = ..., services: _Optional[_Iterable[_Union[ServiceHealth, _Mapping]]] = ..., tool_servers: _Optional[_Iterable[_Union[ToolServerHealth, _Mapping]]] = ...) -> None: ...
+    sandbox: SandboxHealth
+    def __init__(self, status: _Optional[str] = ..., auth_mode: _Optional[str] = ..., audit_anchors: _Optional[_Union[AnchorStats, _Mapping]] = ..., scheduler: _Optional[_Union[SchedulerStats, _Mapping]] = ..., services: _Optional[_Iterable[_Union[ServiceHealth, _Mapping]]] = ..., tool_servers: _Optional[_Iterable[_Union[ToolServerHealth, _Mapping]]] = ..., sandbox: _Optional[_Union[SandboxHealth, _Mapping]] = ...) -> None: ...

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from aos.v1 import health_pb2 as aos_dot_v1_dot_health__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x61os/v1/status.proto\x12\x06\x61os.v1\x1a\x13\x61os/v1/health.proto\"\x12\n\x10GetStatusRequest\"\xa5\x01\n\x11GetStatusResponse\x12\x0f\n\x07service\x18\x01 \x01(\t\x12$\n\x07\x61nchors\x18\x02 \x01(\x0b\x32\x13.aos.v1.AnchorStats\x12)\n\tscheduler\x18\x03 \x01(\x0b\x32\x16.aos.v1.SchedulerStats\x12.\n\x0ctool_servers\x18\x04 \x03(\x0b\x32\x18.aos.v1.ToolServerHealth2Q\n\rStatusService\x12@\n\tGetStatus\x12\x18.aos.v1.GetStatusRequest\x1a\x19.aos.v1.GetStatusResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x61os/v1/status.proto\x12\x06\x61os.v1\x1a\x13\x61os/v1/health.proto\"\x12\n\x10GetStatusRequest\"\xcd\x01\n\x11GetStatusResponse\x12\x0f\n\x07service\x18\x01 \x01(\t\x12$\n\x07\x61nchors\x18\x02 \x01(\x0b\x32\x13.aos.v1.AnchorStats\x12)\n\tscheduler\x18\x03 \x01(\x0b\x32\x16.aos.v1.SchedulerStats\x12.\n\x0ctool_servers\x18\x04 \x03(\x0b\x32\x18.aos.v1.ToolServerHealth\x12&\n\x07sandbox\x18\x05 \x01(\x0b\x32\x15.aos.v1.SandboxHealth2Q\n\rStatusService\x12@\n\tGetStatus\x12\x18.aos.v1.GetStatusRequest\x1a\x19.aos.v1.GetStatusResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,7 +35,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETSTATUSREQUEST']._serialized_start=52
   _globals['_GETSTATUSREQUEST']._serialized_end=70
   _globals['_GETSTATUSRESPONSE']._serialized_start=73
-  _globals['_GETSTATUSRESPONSE']._serialized_end=238
-  _globals['_STATUSSERVICE']._serialized_start=240
-  _globals['_STATUSSERVICE']._serialized_end=321
+  _globals['_GETSTATUSRESPONSE']._serialized_end=278
+  _globals['_STATUSSERVICE']._serialized_start=280
+  _globals['_STATUSSERVICE']._serialized_end=361
 # @@protoc_insertion_point(module_scope)

@@ -29,12 +29,14 @@ class ChildSpawner(Protocol):
 
 @dataclass(frozen=True)
 class ToolContext:
-    """What a running tool may use: the workspace root and, for agents.spawn, a way to spawn."""
+    """What a running tool may use: the workspace root, the agent's grants (a tool may
+    depend on another being held) and, for agents.spawn, a way to spawn."""
 
     workspace: Path
     agent_id: str
     session_id: str
     children: ChildSpawner | None = None
+    grants: tuple[str, ...] = ()
 
 
 ToolFunction = Callable[[Mapping[str, Any], ToolContext], Awaitable[str]]

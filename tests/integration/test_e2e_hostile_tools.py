@@ -34,6 +34,8 @@ STACK_ENV = {
     "AOS_TOOL_TIMEOUT_SECONDS": str(TOOL_TIMEOUT_SECONDS),
     "AOS_LOOP_STALL_SECONDS": str(STALL_SECONDS),
     "AOS_KERNEL_FAILPOINT": f"hang_in_tool:sys.noop:{MARKERS / 'hang'},stall_loop:fs.list_dir:{MARKERS / 'stall'}",
+    # This stack's kernel also meets a host where the sandbox cannot run (test_sandbox_fails_closed).
+    "AOS_SANDBOX_BWRAP": "/nonexistent/bwrap",
 }
 TOOLS = ("fs.read_file", "fs.list_dir", "sys.noop")
 HEALTH_BOUND_SECONDS = 1.5
@@ -179,3 +181,11 @@ def invoke_quietly(client: httpx.Client, agent_id: str, tool: str) -> None:
         invoke(client, agent_id, tool)
     except httpx.HTTPError:
         pass
+
+
+def test_sandbox_fails_closed(stack: RunningStack, client: httpx.Client, agent_id: str) -> None:  # noqa: F811
+    """No working bwrap: health says so, and code.run_python does not exist (never runs unsandboxed)."""
+    health = httpx.get(stack.http_url + "/api/v1/health", timeout=5.0).json()
+    assert health["sandbox"]["status"] == "unavailable" and "/nonexistent/bwrap" in health["sandbox"]["detail"]
+    reply = invoke(client, agent_id, "code.run_python", json.dumps({"code": "print(1)"}))
+    assert reply.status_code == 400 and "unknown tool" in reply.text, reply.text
