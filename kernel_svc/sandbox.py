@@ -123,6 +123,9 @@ class Sandbox:
 
     async def self_test(self) -> str:
         """Prove the sandbox works here and has no network; SandboxUnavailable otherwise."""
+        if os.geteuid() != 0:
+            raise SandboxUnavailable(f"the sandbox needs a kernel running as root, to drop each run to an "
+                                     f"unprivileged uid of its own; this one runs as uid {os.geteuid()}")
         if not self._bwrap.is_file() or not os.access(self._bwrap, os.X_OK):
             raise SandboxUnavailable(f"bwrap is missing at {self._bwrap}")
         probe = ("import os, socket\nprint(os.getuid() != 0)\ns = socket.socket()\ns.settimeout(1)\n"

@@ -9,8 +9,15 @@ import json
 import httpx
 import pytest
 
-from tests.integration.test_e2e_agents import TERMINAL, audit_events, client, create_class, fake_requests_for
-from tests.integration.test_e2e_agents import spawn, wait_for
+from tests.integration.test_e2e_agents import (
+    TERMINAL,
+    audit_events,
+    client,
+    create_class,
+    fake_requests_for,
+    spawn,
+    wait_for,
+)
 from tests.stack import RunningStack, stack  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.integration
@@ -40,7 +47,8 @@ def test_agent_computes_from_a_workspace_file(stack: RunningStack, client: httpx
     last = json.dumps(fake_requests_for(stack, "marker-sandbox-sales")[-1]["body"])
     assert "total 42" in last and "limit_hit" in last and "wall_s" in last
     events = audit_events(client, agent["session_id"])
-    allowed = [e for e in events if e["event_type"] == "SYSCALL_ALLOWED" and e["payload"]["target"] == "code.run_python"]
+    allowed = [e for e in events
+               if e["event_type"] == "SYSCALL_ALLOWED" and e["payload"]["target"] == "code.run_python"]
     completed = [e for e in events if e["event_type"] == "SYSCALL_COMPLETED"
                  and e["payload"].get("target") == "code.run_python"]
     assert len(allowed) == 1 and len(completed) == 1

@@ -9,7 +9,7 @@ import json
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from pathlib import Path
 
 import pytest
@@ -33,6 +33,10 @@ def sandbox() -> Sandbox:
 
 def run(box: Sandbox, program: str, **kwargs: object) -> Outcome:
     return asyncio.run(box.run(program, **kwargs))  # type: ignore[arg-type]
+
+
+async def _call(pending: Awaitable[str]) -> str:
+    return await pending
 
 
 def sandbox_processes() -> list[int]:
@@ -163,11 +167,11 @@ def test_the_tool_needs_fs_read_file_for_the_workspace(sandbox: Sandbox, tmp_pat
     tmp_path.chmod(0o755)
     tool = code.code_tool(sandbox)
     without = ToolContext(workspace=tmp_path, agent_id="a", session_id="s", grants=("code.run_python",))
-    with pytest.raises(ToolError, match="fs.read_file"):
-        asyncio.run(tool.run({"code": "print(1)", "workspace": True}, without))
+    with pytest.raises(ToolError, match=r"fs\.read_file"):
+        asyncio.run(_call(tool.run({"code": "print(1)", "workspace": True}, without)))
     held = ToolContext(workspace=tmp_path, agent_id="a", session_id="s", grants=("code.run_python", "fs.read_file"))
-    result = json.loads(asyncio.run(tool.run({"code": "import os; print(os.listdir('/workspace'))",
-                                              "workspace": True, "timeout_s": 2}, held)))
+    result = json.loads(asyncio.run(_call(tool.run({"code": "import os; print(os.listdir('/workspace'))",
+                                                    "workspace": True, "timeout_s": 2}, held))))
     assert result["exit_code"] == 0 and result["limits"]["wall_s"] == 2
 
 
@@ -182,5 +186,9 @@ def test_fails_closed_when_the_sandbox_cannot_work(tmp_path: Path) -> None:
     status = asyncio.run(code.install(SandboxSettings(bwrap=str(broken)), registry))
     assert status.status == "unavailable" and registry.get("code.run_python") is None
     assert asyncio.run(code.install(SandboxSettings(enabled=False), registry)).status == "unavailable"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(os, "geteuid", lambda: 10001)
+        status = asyncio.run(code.install(SandboxSettings(), registry))
+    assert status.status == "unavailable" and "uid 10001" in status.detail
     assert asyncio.run(code.install(SandboxSettings(), registry)).status == "ok"
     assert registry.get("code.run_python") is not None
