@@ -4,7 +4,7 @@ a bare `python -c "print(1)"` subprocess, measured in the same run.
     .venv/bin/python -m bench.sandbox [--calls 200] [--runs 3]
 
 Both are sequential; `bare` is subprocess.run of the same interpreter (isolated,
-no site), `sandboxed` is Sandbox.run (bwrap, namespaces, tmpfs, the prelude's
+no site), `sandboxed` is Sandbox.execute (bwrap, namespaces, tmpfs, the prelude's
 rlimits and uid drop, output capture). The JSON holds every run; the summary is
 the median run by p50 ratio.
 """
@@ -38,7 +38,7 @@ async def sandboxed(box: Sandbox, calls: int) -> list[float]:
     samples = []
     for _ in range(calls):
         start = time.perf_counter()
-        outcome = await box.run("print(1)")
+        outcome = await box.execute("print(1)")
         if outcome.stdout != "1\n":
             raise RuntimeError(outcome.stderr)
         samples.append(time.perf_counter() - start)

@@ -109,8 +109,8 @@ class Sandbox:
             self._slots.put_nowait(uid_base + slot)
         self._python = Path(sys.base_prefix)
 
-    async def run(self, code: str, *, stdin: str = "", limits: Limits | None = None,
-                  workspace: Path | None = None) -> Outcome:
+    async def execute(self, code: str, *, stdin: str = "", limits: Limits | None = None,
+                      workspace: Path | None = None) -> Outcome:
         """Run `code`; waits at most `queue_wait_s` for a free slot, else SandboxBusy."""
         try:
             uid = await asyncio.wait_for(self._slots.get(), self._queue_wait_s)
@@ -131,7 +131,7 @@ class Sandbox:
         probe = ("import os, socket\nprint(os.getuid() != 0)\ns = socket.socket()\ns.settimeout(1)\n"
                  "print(s.connect_ex(('1.1.1.1', 53)) != 0)\n")
         try:
-            outcome = await self.run(probe, limits=replace(self.limits, wall_s=10))
+            outcome = await self.execute(probe, limits=replace(self.limits, wall_s=10))
         except OSError as error:
             raise SandboxUnavailable(f"bwrap could not start: {error}") from None
         if outcome.exit_code != 0 or outcome.stdout.split() != ["True", "True"]:

@@ -11,7 +11,16 @@ from dataclasses import dataclass
 
 import grpc
 
-from aos.v1 import agents_pb2, agents_pb2_grpc, approvals_pb2, approvals_pb2_grpc, audit_pb2, audit_pb2_grpc
+from aos.v1 import (
+    agents_pb2,
+    agents_pb2_grpc,
+    approvals_pb2,
+    approvals_pb2_grpc,
+    audit_pb2,
+    audit_pb2_grpc,
+    tool_servers_pb2,
+    tool_servers_pb2_grpc,
+)
 from aos_common.rpc import DEFAULT_TIMEOUT_SECONDS, bearer_metadata, call, channel
 from aos_common.tls import ServiceTls
 
@@ -50,6 +59,27 @@ class Backends:
 
     def _approvals(self) -> approvals_pb2_grpc.ApprovalServiceStub:
         return approvals_pb2_grpc.ApprovalServiceStub(self._channel("policy"))
+
+    def _tool_servers(self) -> tool_servers_pb2_grpc.ToolServerServiceStub:
+        return tool_servers_pb2_grpc.ToolServerServiceStub(self._channel("kernel"))
+
+    async def tool_servers(self, token: str) -> list[tool_servers_pb2.ToolServer]:
+        reply = await call(self._tool_servers().ListToolServers(
+            tool_servers_pb2.ListToolServersRequest(), metadata=bearer_metadata(token),
+            timeout=DEFAULT_TIMEOUT_SECONDS), "kernel")
+        return list(reply.tool_servers)
+
+    async def tool_server(self, token: str, name: str) -> tool_servers_pb2.ToolServer:
+        reply = await call(self._tool_servers().GetToolServer(
+            tool_servers_pb2.GetToolServerRequest(name=name), metadata=bearer_metadata(token),
+            timeout=DEFAULT_TIMEOUT_SECONDS), "kernel")
+        return reply.tool_server
+
+    async def approve_definitions(self, token: str, name: str, definitions_hash: str) -> tool_servers_pb2.ToolServer:
+        request = tool_servers_pb2.ApproveToolDefinitionsRequest(name=name, definitions_hash=definitions_hash)
+        reply = await call(self._tool_servers().ApproveToolDefinitions(
+            request, metadata=bearer_metadata(token), timeout=DEFAULT_TIMEOUT_SECONDS), "kernel")
+        return reply.tool_server
 
     async def close(self) -> None:
         channels, self._channels = list(self._channels.values()), {}

@@ -97,6 +97,9 @@ class Views:
             Route("/approvals/{approval_id}/deny", self.deny, methods=["POST"]),
             Route("/agents/{agent_id}/state", self.agent_state, methods=["GET"]),
             Route("/sessions/{session_id}", self.session_trail, methods=["GET"]),
+            Route("/tool-servers", self.tool_servers, methods=["GET"]),
+            Route("/tool-servers/{name}", self.tool_server, methods=["GET"]),
+            Route("/tool-servers/{name}/approve", self.approve_definitions, methods=["POST"]),
             Mount("/static", app=StaticFiles(directory=self.static_dir)),
         ]
 
@@ -294,3 +297,33 @@ class Views:
         context = {"session_id": session_id, "trail": trail, "verification": verification,
                    "verify_error": verify_error}
         return self._render(request, "session.html", context, session=session)
+
+    # -- tool servers --------------------------------------------------------------------------
+
+    async def tool_servers(self, request: Request) -> Response:
+        session = self._operator(request)
+        servers = await self.backends.tool_servers(session.token)
+        return self._render(request, "tool_servers.html", {"servers": servers}, session=session)
+
+    async def tool_server(self, request: Request) -> Response:
+        session = self._operator(request)
+        server = await self.backends.tool_server(session.token, request.path_params["name"])
+        context = {"server": server, "notice": "Definitions approved." if request.query_params.get("approved")
+                   else None}
+        return self._render(request, "tool_server.html", context, session=session)
+
+    async def approve_definitions(self, request: Request) -> Response:
+        """Approve the set shown: the form carries the pending hash the page displayed."""
+        session = self._operator(request)
+        form = await self._checked_form(request, session)
+        name = request.path_params["name"]
+        try:
+            await self.backends.approve_definitions(session.token, name, form.get("definitions_hash", ""))
+        except AosError as error:
+            if error.reason in AUTH_REASONS:
+                raise
+            server = await self.backends.tool_server(session.token, name)
+            return self._render(request, "tool_server.html", {"server": server, "error": error},
+                                error.http_status, session)
+        return RedirectResponse(f"{base_path(request)}/tool-servers/{quote(name, safe='')}?approved=1",
+                                status_code=303)

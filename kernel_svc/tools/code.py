@@ -40,7 +40,7 @@ def code_tool(sandbox: Sandbox) -> Tool:
             workspace = ctx.workspace
         limits = sandbox.limits.within(args.get("timeout_s"))
         try:
-            outcome = await sandbox.run(str(args["code"]), stdin=str(args.get("stdin", "")), limits=limits,
+            outcome = await sandbox.execute(str(args["code"]), stdin=str(args.get("stdin", "")), limits=limits,
                                         workspace=workspace)
         except SandboxBusy as error:
             raise ToolError(f"code.run_python: {error}; try again later") from None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -432,6 +433,43 @@ def test_remove_takes_the_tools_away(client: httpx.Client, hostile_agent: str, h
     assert client.get("/api/v1/tool-servers/doomed").status_code == 404
     removed = [e for e in audit_events(client, SYSTEM_SESSION) if e["event_type"] == "TOOL_SERVER_REMOVED"]
     assert removed[-1]["payload"]["server"] == "doomed"
+
+
+# --- the dashboard's tool-servers pages ---------------------------------------------------------------
+
+
+def _hidden(page: str, name: str) -> str:
+    match = re.search(rf'name="{name}" value="([^"]*)"', page)
+    assert match, f"no hidden field {name}"
+    return match.group(1)
+
+
+def test_dashboard_shows_definitions_and_approves_by_hash(stack: RunningStack, client: httpx.Client,  # noqa: F811
+                                                          hostile: tuple[str, Path]) -> None:
+    workdir = hostile[1].parent / "hostile-ui"
+    workdir.mkdir()
+    pending = register(client, hostile_body("uidemo", workdir))
+    with httpx.Client(base_url=stack.http_url, timeout=30) as browser:
+        login = browser.get("/ui/login")
+        signed = browser.post("/ui/login", data={"token": stack.admin_token,
+                                                 "login_nonce": _hidden(login.text, "login_nonce")})
+        assert signed.status_code == 303, signed.text
+        listing = browser.get("/ui/tool-servers")
+        assert listing.status_code == 200 and "uidemo" in listing.text and "pending_approval" in listing.text
+        page = browser.get("/ui/tool-servers/uidemo")
+        assert page.status_code == 200
+        assert "<script>alert" not in page.text and "&lt;script&gt;alert" in page.text  # inert
+        assert "ignore_instructions" in page.text  # the poisoned description's finding is shown
+        assert SECRET not in page.text
+        shown = _hidden(page.text, "definitions_hash")
+        assert shown == pending["pending_definitions_hash"]
+        forged = browser.post("/ui/tool-servers/uidemo/approve", data={"definitions_hash": shown, "csrf": "x"})
+        assert forged.status_code == 403
+        assert client.get("/api/v1/tool-servers/uidemo").json()["state"] == "pending_approval"
+        approved = browser.post("/ui/tool-servers/uidemo/approve",
+                                data={"definitions_hash": shown, "csrf": _hidden(page.text, "csrf")})
+        assert approved.status_code == 303, approved.text
+    assert client.get("/api/v1/tool-servers/uidemo").json()["state"] == "active"
 
 
 # --- a kernel crash mid-call ------------------------------------------------------------------------------

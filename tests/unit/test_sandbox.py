@@ -32,7 +32,7 @@ def sandbox() -> Sandbox:
 
 
 def run(box: Sandbox, program: str, **kwargs: object) -> Outcome:
-    return asyncio.run(box.run(program, **kwargs))  # type: ignore[arg-type]
+    return asyncio.run(box.execute(program, **kwargs))  # type: ignore[arg-type]
 
 
 async def _call(pending: Awaitable[str]) -> str:
@@ -154,7 +154,7 @@ def test_a_call_may_ask_for_less_time_never_more() -> None:
 
 def test_a_burst_waits_bounded_then_fails_clearly(sandbox: Sandbox) -> None:
     async def burst() -> list[object]:
-        calls = [sandbox.run("import time; time.sleep(3)") for _ in range(3)]
+        calls = [sandbox.execute("import time; time.sleep(3)") for _ in range(3)]
         return await asyncio.gather(*calls, return_exceptions=True)
 
     results = asyncio.run(burst())
