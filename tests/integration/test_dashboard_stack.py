@@ -7,10 +7,12 @@ dashboard in-process against the stack's backends (same code, same gRPC calls).
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,7 +22,7 @@ import uvicorn
 from aosiq.launcher import free_port
 from tests.integration.test_dashboard_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 from tests.integration.test_dashboard_http import XSS, gateway_like_app
-from tests.stack import RunningStack, stack  # noqa: F401  (the fixture)
+from tests.stack import ROOT, RunningStack, stack  # noqa: F401  (the fixture)
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")]
@@ -119,3 +121,46 @@ def test_operator_approves_a_scripted_agents_delete(stack: RunningStack, dashboa
                 browser.close()
     assert dialogs == []
     assert not target.exists()
+
+
+def test_operator_approves_tool_definitions_in_the_browser(stack: RunningStack, dashboard_base: str,  # noqa: F811
+                                                           tmp_path: Path) -> None:
+    """A pending MCP server with a poisoned and a markup-laden description: the page shows both
+    as inert text with the finding, and the approve button pins the set shown."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with stack.client() as api:
+        registered = api.post("/api/v1/tool-servers", timeout=60, json={
+            "name": "browsed", "transport": "stdio", "command": [sys.executable, "-m", "tests.mcp_servers.hostile"],
+            "env": {"PYTHONPATH": str(ROOT), "HOSTILE_DIR": str(tmp_path)}})
+        assert registered.status_code == 200, registered.text
+        pending = registered.json()["pending_definitions_hash"]
+        dialogs: list[str] = []
+
+        def on_dialog(dialog: Any) -> None:
+            dialogs.append(dialog.message)
+            dialog.dismiss()
+
+        with sync_api.sync_playwright() as driver:
+            browser = driver.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1280, "height": 900})
+                page.on("dialog", on_dialog)
+                page.set_default_timeout(20_000)
+                page.goto(f"{dashboard_base}/ui/login")
+                page.fill("#token", stack.admin_token)
+                page.click("button[type=submit]")
+                page.wait_for_url(f"{dashboard_base}/ui/")
+                page.click("#nav-tool-servers")
+                page.click("#tool-servers a:text('browsed')")
+                sync_api.expect(page.locator("#server-state")).to_have_text("pending_approval")
+                sync_api.expect(page.locator("#pending-hash")).to_have_text(pending)
+                shown = page.locator("#tool-markup pre.description").inner_text()
+                assert "<script>alert('dashboard')</script>" in shown  # as text, not as markup
+                sync_api.expect(page.locator("#tool-poisoned .finding").first).to_have_text("ignore_instructions")
+                page.click("#approve-definitions button")
+                sync_api.expect(page.locator("#server-state")).to_have_text("active")
+                sync_api.expect(page.locator("#approved-hash")).to_have_text(pending)
+            finally:
+                browser.close()
+        assert dialogs == []
+        assert api.get("/api/v1/tool-servers/browsed").json()["state"] == "active"
