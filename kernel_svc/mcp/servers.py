@@ -345,23 +345,24 @@ class ToolServers:
             if wait > 0:
                 raise ToolError(f"tool server {live.row.name} is failing ({live.last_error}); "
                                 f"next attempt in {wait:.0f} s")
-            return await self._connect_locked(live, raise_as=ToolError)
+            return await self._connect_locked(live)
 
     async def _try_connect(self, live: Live) -> None:
         async with live.lock:
             if live.connection is not None and live.connection.open:
                 return
             try:
-                await self._connect_locked(live, raise_as=ToolError)
+                await self._connect_locked(live)
             except ToolError:
                 pass  # recorded in live; health shows it
 
-    async def _connect_locked(self, live: Live, raise_as: type[Exception]) -> Connection:
+    async def _connect_locked(self, live: Live) -> Connection:
+        """Open a connection and take its listing; a failure is recorded and raised as a ToolError."""
         try:
             connection, listed = await self._open(self._endpoint(live.row))
         except (ConnectionFailed, defs.BadListing) as error:
             self._failed(live, str(error))
-            raise raise_as(str(error)) from None
+            raise ToolError(str(error)) from None
         live.connection = connection
         live.consecutive_failures = 0
         live.retry_at = 0.0
