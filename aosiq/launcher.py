@@ -71,6 +71,7 @@ SERVICE_SETTINGS: dict[str, tuple[str, ...]] = {
 # Settings every service may see: none of them is a secret.
 SHARED_VARS = ("AOS_AUTH_MODE", "AOS_LOG_LEVEL", "AOS_LOOP_STALL_SECONDS", "PATH", "HOME", "LANG", "TZ", "PYTHONPATH")
 START_TIMEOUT_SECONDS = 60.0
+START_FAILURE_LINES = 8
 
 
 class LaunchError(RuntimeError):
@@ -150,6 +151,16 @@ class Child:
 
     def exited(self) -> int | None:
         return None if self.process is None else self.process.poll()
+
+    def start_failure(self, code: int) -> str:
+        """Why the child died while starting: its exit code and the last lines of its log
+        (services log settings by name, never secret values)."""
+        try:
+            tail = self.log_path.read_text(errors="replace").splitlines()[-START_FAILURE_LINES:]
+        except OSError:
+            tail = []
+        last = "".join(f"\n  | {line[:500]}" for line in tail)
+        return f"{self.name} exited with code {code} while starting; see {self.log_path}{last}"
 
     def stop(self, timeout: float = 10.0) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -278,7 +289,7 @@ def wait_ready(child: Child, address: str, identity: tls.ServiceTls, timeout: fl
     while time.monotonic() < deadline:
         code = child.exited()
         if code is not None:
-            raise LaunchError(f"{child.name} exited with code {code} while starting; see {child.log_path}")
+            raise LaunchError(child.start_failure(code))
         if asyncio.run(_grpc_ready(address, identity, min(deadline, time.monotonic() + 2.0))):
             return
     raise LaunchError(f"{child.name} did not become ready within {timeout:.0f}s; see {child.log_path}")
@@ -291,7 +302,7 @@ def wait_http_ready(child: Child, url: str, timeout: float = START_TIMEOUT_SECON
     while time.monotonic() < deadline:
         code = child.exited()
         if code is not None:
-            raise LaunchError(f"{child.name} exited with code {code} while starting; see {child.log_path}")
+            raise LaunchError(child.start_failure(code))
         with contextlib.suppress(httpx.HTTPError):
             if httpx.get(url, timeout=1.0).status_code < 500:
                 return

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -173,6 +173,25 @@ class RunningStack:
 
 def start_stack(home: Path, db: TestDatabase, anchors: AnchorStore | None,
                 overrides: dict[str, str] | None = None) -> RunningStack:
+    """Start `aosiq up`. Ports are picked free but released before the services bind
+    them, so another process may take one in between: that one failure (and only
+    that one) is retried with fresh ports."""
+    for _ in range(PORT_RACE_ATTEMPTS - 1):
+        with suppress(PortTaken):
+            return _start_stack_once(home, db, anchors, overrides)
+    return _start_stack_once(home, db, anchors, overrides)
+
+
+PORT_RACE_ATTEMPTS = 3
+PORT_TAKEN_MARKERS = ("address already in use", "[errno 98]", "is taken (", "failed to bind")
+
+
+class PortTaken(AssertionError):
+    """aosiq up died because a port picked for it was taken before it could bind it."""
+
+
+def _start_stack_once(home: Path, db: TestDatabase, anchors: AnchorStore | None,
+                      overrides: dict[str, str] | None) -> RunningStack:
     env = {
         **os.environ,
         "AOS_HOME": str(home),
@@ -200,7 +219,10 @@ def start_stack(home: Path, db: TestDatabase, anchors: AnchorStore | None,
     deadline = time.monotonic() + 120
     while not (home / "runtime.json").exists():
         if process.poll() is not None:
-            raise AssertionError(f"aosiq up exited with {process.returncode}:\n{log_path.read_text()[-4000:]}")
+            log = log_path.read_text()[-4000:]
+            failure = PortTaken if any(m in log.lower() for m in PORT_TAKEN_MARKERS) else AssertionError
+            log_path.rename(log_path.with_suffix(f".failed-{time.time_ns()}.log"))
+            raise failure(f"aosiq up exited with {process.returncode}:\n{log}")
         if time.monotonic() > deadline:
             stop_stack(stack)
             raise AssertionError(f"aosiq up did not start:\n{log_path.read_text()[-4000:]}")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-from aosiq.launcher import Stack, UpSettings, service_env
+import pytest
+
+from aosiq.launcher import Child, LaunchError, Stack, UpSettings, service_env, wait_http_ready
 
 SOURCE = {
     "PATH": "/usr/bin",
@@ -56,3 +59,16 @@ def test_each_service_gets_its_own_tls_key_and_the_shared_ca(tmp_path: Path) -> 
         assert Path(env["AOS_TLS_KEY_FILE"]) == stack.tls_dir / f"{svc}.key"
         assert Path(env["AOS_TLS_CERT_FILE"]) == stack.tls_dir / f"{svc}.crt"
         assert Path(env["AOS_TLS_CA_FILE"]) == stack.tls_dir / "ca.crt"
+
+
+def test_a_service_that_dies_while_starting_is_reported_with_its_last_log_lines(tmp_path: Path) -> None:
+    script = ("import sys; print('\\n'.join(f'line {i}' for i in range(20)));"
+              "print('bind: address already in use'); sys.exit(3)")
+    child = Child("gateway", [sys.executable, "-c", script], {}, tmp_path / "logs" / "gateway.log")
+    child.start()
+    with pytest.raises(LaunchError) as raised:
+        wait_http_ready(child, "http://127.0.0.1:9/api/v1/health", timeout=30)
+    message = str(raised.value)
+    assert message.startswith("gateway exited with code 3 while starting")
+    assert "bind: address already in use" in message
+    assert "line 19" in message and "line 5\n" not in message
