@@ -10,10 +10,22 @@ from rich.table import Table
 
 from aos.v1 import agent_classes_pb2 as pb
 from aos.v1 import agent_classes_pb2_grpc as pb_grpc
+from aosiq.cli_tools import parse_pairs
 from aosiq.client import AddressOpt, JsonFlag, TokenOpt, connect, message_json, run_call
 
 app = typer.Typer(help="Create and list agent classes.", no_args_is_help=True, add_completion=False)
 
+
+
+def parse_limits(pairs: list[str]) -> dict[str, float]:
+    """`memory_mb=128` pairs as a map of numbers; the service checks names and bounds."""
+    limits: dict[str, float] = {}
+    for name, value in parse_pairs(pairs, "--sandbox-limit").items():
+        try:
+            limits[name] = float(value)
+        except ValueError:
+            raise typer.BadParameter(f"--sandbox-limit {name} must be a number, got {value[:40]!r}") from None
+    return limits
 
 
 @app.command()
@@ -29,11 +41,14 @@ def create(
         "--max-agents", help="Most agents a session may hold (0: AOS_MAX_AGENTS_PER_SESSION).")] = 0,
     max_depth: Annotated[int, typer.Option(
         "--max-depth", help="Deepest spawn below the session's root agent (0: AOS_MAX_SPAWN_DEPTH).")] = 0,
+    sandbox_limit: Annotated[list[str] | None, typer.Option(
+        "--sandbox-limit", help="NAME=VALUE ceiling on code.run_python, e.g. memory_mb=128; repeat.")] = None,
     as_json: JsonFlag = False,
     address: AddressOpt = None,
     token: TokenOpt = None,
 ) -> None:
     """Create an agent class (needs classes.write)."""
+    ceilings = parse_limits(sandbox_limit or [])
 
     async def run() -> pb.CreateAgentClassResponse:
         async with connect(address, token) as conn:
@@ -41,6 +56,7 @@ def create(
             request = pb.CreateAgentClassRequest(
                 name=name, backend=backend, model=model, allowed_backends=allowed_backend or [backend],
                 capabilities=capability, cost_ceiling_usd=ceiling, max_agents=max_agents, max_depth=max_depth,
+                sandbox_limits=ceilings,
             )
             return await conn.call(stub.CreateAgentClass(request, metadata=conn.metadata))
 

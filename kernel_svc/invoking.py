@@ -73,7 +73,8 @@ class ToolInvoker:
         # in the same audit record, so who asked is on the chain before any effect.
         decision = await self._boundary.authorize(caller, kind=TOOL_CALL, target=tool.name, args_canonical=canonical,
                                                   args_digest=digest, invoked_by=operator,
-                                                  definition_hash=tool.presented_definition_hash())
+                                                  definition_hash=tool.presented_definition_hash(),
+                                                  limits=tool.requested_limits(args))
         if decision.verdict == PENDING:
             return Invocation(PENDING, approval_id=decision.approval_id)
         if decision.verdict != ALLOW or decision.permit is None:

@@ -219,6 +219,7 @@ class AgentLoop:
             approval_id=inflight.approval_id,
             evidence=self._evidence(run.cp),
             definition_hash=tool.presented_definition_hash(),
+            limits=tool.requested_limits(call.args),
         )
         if decision.verdict == decisions.ALLOW and decision.permit is not None:
             inflight.phase = ALLOWED

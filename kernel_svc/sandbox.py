@@ -27,9 +27,12 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import IO
+
+from aos_common.resource_limits import lower
 
 LIMITS = ("", "cpu", "memory", "wall", "processes", "file_size", "output")
 
@@ -83,6 +86,13 @@ class Limits:
 
     def to_json(self) -> dict[str, float]:
         return asdict(self)
+
+    def allowed(self, limits: Mapping[str, float]) -> Limits:
+        """These limits, each lowered to `limits` where it names it (never raised)."""
+        low = lower(self.to_json(), limits)
+        return Limits(cpu_s=int(low["cpu_s"]), memory_mb=int(low["memory_mb"]), processes=int(low["processes"]),
+                      file_size_mb=int(low["file_size_mb"]), open_files=int(low["open_files"]), wall_s=low["wall_s"],
+                      output_bytes=int(low["output_bytes"]), tmpfs_mb=int(low["tmpfs_mb"]))
 
 
 @dataclass(frozen=True)

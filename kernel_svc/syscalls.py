@@ -13,7 +13,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aos.v1 import common_pb2
@@ -66,6 +66,8 @@ class Permit:
     syscall_id: str
     approval_id: str
     seal: object = field(repr=False, compare=False)
+    # The resource limits the effect runs under, as policy allowed them.
+    limits: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.seal is not _SEAL:
@@ -108,6 +110,15 @@ class ToolOutcome:
         return sha256_hex(self.text.encode())
 
 
+def allowed_limits(asked: Mapping[str, float], allowed: Mapping[str, float]) -> dict[str, float]:
+    """The limits an effect runs under: policy's answer, which must name every limit
+    asked for and may only lower it (a policy that raises one is not believed)."""
+    missing = set(asked) - set(allowed)
+    if missing:
+        raise AosError(f"policy allowed the call without limits for {', '.join(sorted(missing))}")
+    return {name: min(value, allowed[name]) for name, value in asked.items()}
+
+
 def evidence_items(results: Sequence[ResultRecord]) -> list[common_pb2.EvidenceItem]:
     return [
         common_pb2.EvidenceItem(index=r.index, tool=r.tool, args_json=r.args_json, content=r.excerpt)
@@ -145,6 +156,7 @@ class SyscallBoundary:
         evidence: Sequence[ResultRecord] = (),
         invoked_by: Claims | None = None,
         definition_hash: str = "",
+        limits: Mapping[str, float] | None = None,
     ) -> Decision:
         request = pb.AuthorizeRequest(
             token=caller.token,
@@ -161,6 +173,7 @@ class SyscallBoundary:
             invoked_by=invoked_by.subject if invoked_by else "",
             invoked_by_jti=invoked_by.jti if invoked_by else "",
             definition_hash=definition_hash,
+            limits=limits or {},
         )
         reply = await call(self._policy.Authorize(request, timeout=self._timeout_s), "policy")
         verdict = _VERDICTS.get(reply.decision, DENY)
@@ -168,7 +181,8 @@ class SyscallBoundary:
             return Decision(verdict, reply.reason or "INSUFFICIENT_AUTHORITY", reply.message, reply.approval_id)
         if not reply.syscall_id:
             raise AosError("policy allowed a syscall without naming it")
-        permit = Permit(kind, target, args_digest, reply.syscall_id, reply.approval_id, _SEAL)
+        permit = Permit(kind, target, args_digest, reply.syscall_id, reply.approval_id, _SEAL,
+                        allowed_limits(limits or {}, reply.limits))
         return Decision(ALLOW, approval_id=reply.approval_id, permit=permit)
 
     def resume(self, inflight: Inflight) -> Permit:
@@ -205,6 +219,7 @@ class SyscallBoundary:
         self, permit: Permit, caller: Caller, tool: Tool, args: Mapping[str, Any], ctx: ToolContext
     ) -> ToolOutcome:
         self._check(permit, TOOL_CALL, tool.name, args_hash(dict(args)))
+        ctx = replace(ctx, limits=permit.limits)
         if tool.idempotent:
             outcome = await self._execute(tool, args, ctx)
         else:

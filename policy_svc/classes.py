@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from aos_common.capabilities import LLM_BACKENDS, WILDCARD, check_grants, is_server_pattern
 from aos_common.errors import InvalidArgument
+from aos_common.resource_limits import check_limits
 
 BACKENDS = frozenset(LLM_BACKENDS)
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
@@ -28,6 +29,9 @@ class AgentClass:
     # Spawn limits for a session of this class; None: the deployment's default.
     max_agents: int | None = None
     max_depth: int | None = None
+    # Ceilings on a sandboxed call's resources (aos_common/resource_limits.py);
+    # a limit not named is the deployment's default.
+    sandbox_limits: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not NAME_PATTERN.match(self.name):
@@ -59,3 +63,4 @@ class AgentClass:
         for field_name, limit in (("max_agents", self.max_agents), ("max_depth", self.max_depth)):
             if limit is not None and not 0 < limit <= MAX_SPAWN_LIMIT:
                 raise InvalidArgument(f"{field_name} must be between 1 and {MAX_SPAWN_LIMIT}, or 0 for the default")
+        check_limits(self.sandbox_limits, "sandbox_limits")

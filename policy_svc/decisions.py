@@ -16,6 +16,7 @@ from typing import Any
 from aos_common.canonical import canonical_json, parse_json_object, sha256_hex
 from aos_common.capabilities import allows
 from aos_common.errors import InvalidArgument
+from aos_common.resource_limits import check_limits, lower
 from aos_common.tokens import Claims
 from policy_svc.approvals import HASH_PATTERN, effective_state
 from policy_svc.capability import agent_id_of
@@ -121,3 +122,13 @@ def llm_estimate(claims: Claims, request: SyscallRequest, agent_class: AgentClas
     if request.max_input_tokens < 0 or request.max_output_tokens <= 0:
         raise Refused("INVALID_ARGUMENT", "max_input_tokens must be >= 0 and max_output_tokens > 0")
     return prices.cost(request.model, request.max_input_tokens, request.max_output_tokens)
+
+
+def sandbox_limits(request: SyscallRequest, agent_class: AgentClass) -> dict[str, float]:
+    """The limits a sandboxed call may run under: what the kernel asked for, each
+    lowered to the class's ceiling (a call may ask for less, never more)."""
+    try:
+        asked = check_limits(request.limits, "limits")
+    except InvalidArgument as error:
+        raise Refused("INVALID_ARGUMENT", error.message) from None
+    return lower(asked, agent_class.sandbox_limits)

@@ -3,16 +3,19 @@
 
 -- name: insert_class
 INSERT INTO policy.agent_classes (name, backend, model, allowed_backends, capabilities, cost_ceiling_usd, created_by,
-                                  max_agents, max_depth)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-RETURNING name, backend, model, allowed_backends, capabilities, cost_ceiling_usd, created_at, max_agents, max_depth;
+                                  max_agents, max_depth, sandbox_limits)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+RETURNING name, backend, model, allowed_backends, capabilities, cost_ceiling_usd, created_at, max_agents, max_depth,
+          sandbox_limits;
 
 -- name: get_class
-SELECT name, backend, model, allowed_backends, capabilities, cost_ceiling_usd, created_at, max_agents, max_depth
+SELECT name, backend, model, allowed_backends, capabilities, cost_ceiling_usd, created_at, max_agents, max_depth,
+       sandbox_limits
 FROM policy.agent_classes WHERE name = $1;
 
 -- name: list_classes
-SELECT name, backend, model, allowed_backends, capabilities, cost_ceiling_usd, created_at, max_agents, max_depth
+SELECT name, backend, model, allowed_backends, capabilities, cost_ceiling_usd, created_at, max_agents, max_depth,
+       sandbox_limits
 FROM policy.agent_classes ORDER BY name;
 
 -- name: insert_token

@@ -27,6 +27,8 @@ class SyscallRequest:
     invoked_by_jti: str = ""
     # The definition the kernel is about to call, for a pinned (MCP) tool.
     definition_hash: str = ""
+    # A sandboxed tool's resource limits, before the class's ceilings lower them.
+    limits: dict[str, float] = field(default_factory=dict)
 
     def requester(self) -> dict[str, str]:
         """Who asked for the call, when an operator did (recorded with the decision)."""

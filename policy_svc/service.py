@@ -53,6 +53,7 @@ def agent_class_pb(agent_class: AgentClass) -> classes_pb.AgentClass:
         created_at=to_timestamp(agent_class.created_at),
         max_agents=agent_class.max_agents or 0,
         max_depth=agent_class.max_depth or 0,
+        sandbox_limits=agent_class.sandbox_limits,
     )
 
 
@@ -127,6 +128,7 @@ class PolicyServicer(policy_grpc.PolicyServiceServicer):
             invoked_by=request.invoked_by,
             invoked_by_jti=request.invoked_by_jti,
             definition_hash=request.definition_hash,
+            limits=dict(request.limits),
         ))
         return policy_pb.AuthorizeResponse(
             decision=_DECISIONS[decision.decision],
@@ -135,6 +137,7 @@ class PolicyServicer(policy_grpc.PolicyServiceServicer):
             approval_id=decision.approval_id,
             syscall_id=decision.syscall_id,
             reserved_usd=float(decision.reserved_usd),
+            limits=decision.limits,
         )
 
     async def Complete(self, request: policy_pb.CompleteRequest, context: grpc.aio.ServicerContext,
@@ -242,6 +245,7 @@ class AgentClassServicer(classes_grpc.AgentClassServiceServicer):
             allowed_backends=frozenset(request.allowed_backends), capabilities=frozenset(request.capabilities),
             cost_ceiling_usd=request.cost_ceiling_usd,
             max_agents=request.max_agents or None, max_depth=request.max_depth or None,
+            sandbox_limits=dict(request.sandbox_limits),
         )
         created = await self._operators.create_class(caller, agent_class)
         return classes_pb.CreateAgentClassResponse(agent_class=agent_class_pb(created))

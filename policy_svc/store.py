@@ -70,6 +70,7 @@ def _agent_class(row: Any) -> AgentClass:
         created_at=row["created_at"],
         max_agents=row["max_agents"],
         max_depth=row["max_depth"],
+        sandbox_limits=json.loads(row["sandbox_limits"]),
     )
 
 
@@ -85,6 +86,7 @@ class Queries:
         row = await self._db.fetchrow(
             SQL["insert_class"], cls.name, cls.backend, cls.model, sorted(cls.allowed_backends),
             sorted(cls.capabilities), Decimal(str(cls.cost_ceiling_usd)), created_by, cls.max_agents, cls.max_depth,
+            json.dumps(cls.sandbox_limits),
         )
         return _agent_class(row)
 

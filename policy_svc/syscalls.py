@@ -13,7 +13,7 @@ import json
 import logging
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -52,6 +52,8 @@ class Decision:
     approval_id: str = ""
     syscall_id: str = ""
     reserved_usd: Decimal = Decimal(0)
+    # The resource limits the effect may run under (a sandboxed tool's).
+    limits: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -120,9 +122,10 @@ class Syscalls:
 
     # --- the kinds
 
-    async def _plain(self, claims: Claims, request: SyscallRequest, needed: str) -> Decision:
+    async def _plain(self, claims: Claims, request: SyscallRequest, needed: str,
+                     limits: dict[str, float] | None = None) -> Decision:
         decisions.check_capability(claims, needed)
-        decision = Decision(ALLOW, syscall_id=str(uuid.uuid4()))
+        decision = Decision(ALLOW, syscall_id=str(uuid.uuid4()), limits=limits or {})
         # The decision goes on the chain first, then the row Complete settles
         # (one autocommit statement). A failed append leaves neither a row nor
         # an ALLOW; a failed insert leaves an ALLOWED record that no effect
@@ -138,11 +141,21 @@ class Syscalls:
         tool = await self._store.get_tool(request.target) if held else None
         route = decisions.tool_route(claims, request, tool)
         assert tool is not None  # tool_route refuses an unregistered tool
+        limits = await self._limits(claims, request)
         if route == decisions.RUN:
-            return await self._plain(claims, request, request.target)
+            return await self._plain(claims, request, request.target, limits)
         if route == decisions.USE_APPROVAL:
-            return await self._use_approval(claims, request)
+            return await self._use_approval(claims, request, limits)
         return await self._request_approval(claims, request, tool["blast_radius"])
+
+    async def _limits(self, claims: Claims, request: SyscallRequest) -> dict[str, float]:
+        """The limits a sandboxed call asked for, each lowered to its class's ceiling."""
+        if not request.limits:
+            return {}
+        agent_class = await self._store.get_class(claims.agent_class)
+        if agent_class is None:
+            raise Refused("INSUFFICIENT_AUTHORITY", f"the agent's class {claims.agent_class!r} does not exist")
+        return decisions.sandbox_limits(request, agent_class)
 
     async def _request_approval(self, claims: Claims, request: SyscallRequest, blast_radius: str) -> Decision:
         agent_id = agent_id_of(claims)
@@ -168,7 +181,7 @@ class Syscalls:
         existing = await self._store.pending_approval(agent_id, request.target, request.args_hash)
         return Decision(PENDING, approval_id=existing or "", message="waiting for an operator's approval")
 
-    async def _use_approval(self, claims: Claims, request: SyscallRequest) -> Decision:
+    async def _use_approval(self, claims: Claims, request: SyscallRequest, limits: dict[str, float]) -> Decision:
         agent_id = agent_id_of(claims)
         try:
             approval_id = check_uuid(request.approval_id, "approval_id")
@@ -184,7 +197,7 @@ class Syscalls:
             if consumed:
                 await tx.insert_syscall(syscall_id, claims.session_id, agent_id, claims.jti, request.kind,
                                         request.target, request.args_hash, approval_id)
-                decision = Decision(ALLOW, approval_id=approval_id, syscall_id=syscall_id)
+                decision = Decision(ALLOW, approval_id=approval_id, syscall_id=syscall_id, limits=limits)
                 await self._record(claims, request, decision)
                 return decision
         raise Refused("INSUFFICIENT_AUTHORITY", "approval was already used; approvals are single-use")
@@ -303,6 +316,7 @@ class Syscalls:
             "approval_id": decision.approval_id,
             "syscall_id": decision.syscall_id,
             "reserved_usd": float(decision.reserved_usd),
+            **({"limits": decision.limits} if decision.limits else {}),
             **request.requester(),
             **(extra or {}),
         }

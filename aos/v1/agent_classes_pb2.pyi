@@ -11,7 +11,14 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class AgentClass(_message.Message):
-    __slots__ = ("name", "backend", "model", "allowed_backends", "capabilities", "cost_ceiling_usd", "created_at", "max_agents", "max_depth")
+    __slots__ = ("name", "backend", "model", "allowed_backends", "capabilities", "cost_ceiling_usd", "created_at", "max_agents", "max_depth", "sandbox_limits")
+    class SandboxLimitsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     NAME_FIELD_NUMBER: _ClassVar[int]
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -21,6 +28,7 @@ class AgentClass(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     MAX_AGENTS_FIELD_NUMBER: _ClassVar[int]
     MAX_DEPTH_FIELD_NUMBER: _ClassVar[int]
+    SANDBOX_LIMITS_FIELD_NUMBER: _ClassVar[int]
     name: str
     backend: str
     model: str
@@ -30,10 +38,18 @@ class AgentClass(_message.Message):
     created_at: _timestamp_pb2.Timestamp
     max_agents: int
     max_depth: int
-    def __init__(self, name: _Optional[str] = ..., backend: _Optional[str] = ..., model: _Optional[str] = ..., allowed_backends: _Optional[_Iterable[str]] = ..., capabilities: _Optional[_Iterable[str]] = ..., cost_ceiling_usd: _Optional[float] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_agents: _Optional[int] = ..., max_depth: _Optional[int] = ...) -> None: ...
+    sandbox_limits: _containers.ScalarMap[str, float]
+    def __init__(self, name: _Optional[str] = ..., backend: _Optional[str] = ..., model: _Optional[str] = ..., allowed_backends: _Optional[_Iterable[str]] = ..., capabilities: _Optional[_Iterable[str]] = ..., cost_ceiling_usd: _Optional[float] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_agents: _Optional[int] = ..., max_depth: _Optional[int] = ..., sandbox_limits: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class CreateAgentClassRequest(_message.Message):
-    __slots__ = ("name", "backend", "model", "allowed_backends", "capabilities", "cost_ceiling_usd", "max_agents", "max_depth")
+    __slots__ = ("name", "backend", "model", "allowed_backends", "capabilities", "cost_ceiling_usd", "max_agents", "max_depth", "sandbox_limits")
+    class SandboxLimitsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     NAME_FIELD_NUMBER: _ClassVar[int]
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -42,6 +58,7 @@ class CreateAgentClassRequest(_message.Message):
     COST_CEILING_USD_FIELD_NUMBER: _ClassVar[int]
     MAX_AGENTS_FIELD_NUMBER: _ClassVar[int]
     MAX_DEPTH_FIELD_NUMBER: _ClassVar[int]
+    SANDBOX_LIMITS_FIELD_NUMBER: _ClassVar[int]
     name: str
     backend: str
     model: str
@@ -50,7 +67,8 @@ class CreateAgentClassRequest(_message.Message):
     cost_ceiling_usd: float
     max_agents: int
     max_depth: int
-    def __init__(self, name: _Optional[str] = ..., backend: _Optional[str] = ..., model: _Optional[str] = ..., allowed_backends: _Optional[_Iterable[str]] = ..., capabilities: _Optional[_Iterable[str]] = ..., cost_ceiling_usd: _Optional[float] = ..., max_agents: _Optional[int] = ..., max_depth: _Optional[int] = ...) -> None: ...
+    sandbox_limits: _containers.ScalarMap[str, float]
+    def __init__(self, name: _Optional[str] = ..., backend: _Optional[str] = ..., model: _Optional[str] = ..., allowed_backends: _Optional[_Iterable[str]] = ..., capabilities: _Optional[_Iterable[str]] = ..., cost_ceiling_usd: _Optional[float] = ..., max_agents: _Optional[int] = ..., max_depth: _Optional[int] = ..., sandbox_limits: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class CreateAgentClassResponse(_message.Message):
     __slots__ = ("agent_class",)

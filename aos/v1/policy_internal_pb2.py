@@ -26,55 +26,63 @@ from aos.v1 import agent_classes_pb2 as aos_dot_v1_dot_agent__classes__pb2
 from aos.v1 import common_pb2 as aos_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x61os/v1/policy_internal.proto\x12\x06\x61os.v1\x1a\x1a\x61os/v1/agent_classes.proto\x1a\x13\x61os/v1/common.proto\"\xd7\x02\n\x10\x41uthorizeRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12!\n\x04kind\x18\x02 \x01(\x0e\x32\x13.aos.v1.SyscallKind\x12\x0e\n\x06target\x18\x03 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x04 \x01(\t\x12\x16\n\x0e\x61rgs_canonical\x18\x05 \x01(\t\x12\x11\n\targs_hash\x18\x06 \x01(\t\x12\r\n\x05model\x18\x07 \x01(\t\x12\x18\n\x10max_input_tokens\x18\x08 \x01(\x05\x12\x19\n\x11max_output_tokens\x18\t \x01(\x05\x12\x13\n\x0b\x61pproval_id\x18\n \x01(\t\x12&\n\x08\x65vidence\x18\x0b \x03(\x0b\x32\x14.aos.v1.EvidenceItem\x12\x12\n\ninvoked_by\x18\x0c \x01(\t\x12\x16\n\x0einvoked_by_jti\x18\r \x01(\t\x12\x17\n\x0f\x64\x65\x66inition_hash\x18\x0e \x01(\t\"\x97\x01\n\x11\x41uthorizeResponse\x12\"\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0e\x32\x10.aos.v1.Decision\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x13\n\x0b\x61pproval_id\x18\x04 \x01(\t\x12\x12\n\nsyscall_id\x18\x05 \x01(\t\x12\x14\n\x0creserved_usd\x18\x06 \x01(\x01\"\x93\x01\n\x0f\x43ompleteRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x12\n\nsyscall_id\x18\x02 \x01(\t\x12\n\n\x02ok\x18\x03 \x01(\x08\x12\r\n\x05\x65rror\x18\x04 \x01(\t\x12\x14\n\x0cinput_tokens\x18\x05 \x01(\x05\x12\x15\n\routput_tokens\x18\x06 \x01(\x05\x12\x15\n\rresult_digest\x18\x07 \x01(\t\"T\n\x10\x43ompleteResponse\x12\x10\n\x08\x63ost_usd\x18\x01 \x01(\x01\x12\x19\n\x11session_spent_usd\x18\x02 \x01(\x01\x12\x13\n\x0boverrun_usd\x18\x03 \x01(\x01\"\x10\n\x0eGetJwksRequest\"$\n\x0fGetJwksResponse\x12\x11\n\tjwks_json\x18\x01 \x01(\t\"\x17\n\x15GetRevocationsRequest\".\n\x16GetRevocationsResponse\x12\x14\n\x0crevoked_jtis\x18\x01 \x03(\t\"\x9b\x01\n\x15MintAgentTokenRequest\x12\x14\n\x0c\x63\x61ller_token\x18\x01 \x01(\t\x12\x13\n\x0b\x61gent_class\x18\x02 \x01(\t\x12\x18\n\x10requested_grants\x18\x03 \x03(\t\x12\x12\n\nsession_id\x18\x04 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x05 \x01(\t\x12\x17\n\x0fparent_agent_id\x18\x06 \x01(\t\"\x9a\x01\n\x16MintAgentTokenResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12\x0b\n\x03jti\x18\x02 \x01(\t\x12\x12\n\nsession_id\x18\x03 \x01(\t\x12\x0e\n\x06grants\x18\x04 \x03(\t\x12\'\n\x0b\x61gent_class\x18\x05 \x01(\x0b\x32\x12.aos.v1.AgentClass\x12\x17\n\x0f\x65xpires_at_unix\x18\x06 \x01(\x03\"U\n\x16RenewAgentTokenRequest\x12\x14\n\x0c\x63\x61ller_token\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x13\n\x0b\x65xpired_jti\x18\x03 \x01(\t\"N\n\x17RenewAgentTokenResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12\x0b\n\x03jti\x18\x02 \x01(\t\x12\x17\n\x0f\x65xpires_at_unix\x18\x03 \x01(\x03\"(\n\x18RetireAgentTokensRequest\x12\x0c\n\x04jtis\x18\x01 \x03(\t\"2\n\x19RetireAgentTokensResponse\x12\x15\n\rrevoked_count\x18\x01 \x01(\x05\"\x89\x01\n\x08ToolSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nreversible\x18\x02 \x01(\x08\x12\x14\n\x0c\x62last_radius\x18\x03 \x01(\t\x12\x12\n\nidempotent\x18\x04 \x01(\x08\x12\x18\n\x10\x61rgs_schema_json\x18\x05 \x01(\t\x12\x17\n\x0f\x64\x65\x66inition_hash\x18\x06 \x01(\t\"7\n\x14RegisterToolsRequest\x12\x1f\n\x05tools\x18\x01 \x03(\x0b\x32\x10.aos.v1.ToolSpec\"+\n\x15RegisterToolsResponse\x12\x12\n\nregistered\x18\x01 \x01(\x05\"+\n\x15GetSessionCostRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"V\n\x16GetSessionCostResponse\x12\x13\n\x0b\x63\x65iling_usd\x18\x01 \x01(\x01\x12\x14\n\x0creserved_usd\x18\x02 \x01(\x01\x12\x11\n\tspent_usd\x18\x03 \x01(\x01*\x95\x01\n\x0bSyscallKind\x12\x1c\n\x18SYSCALL_KIND_UNSPECIFIED\x10\x00\x12\x19\n\x15SYSCALL_KIND_LLM_CALL\x10\x01\x12\x1a\n\x16SYSCALL_KIND_TOOL_CALL\x10\x02\x12\x16\n\x12SYSCALL_KIND_SPAWN\x10\x03\x12\x19\n\x15SYSCALL_KIND_KB_QUERY\x10\x04*a\n\x08\x44\x65\x63ision\x12\x18\n\x14\x44\x45\x43ISION_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x44\x45\x43ISION_ALLOW\x10\x01\x12\x14\n\x10\x44\x45\x43ISION_PENDING\x10\x02\x12\x11\n\rDECISION_DENY\x10\x03\x32\xbb\x05\n\rPolicyService\x12@\n\tAuthorize\x12\x18.aos.v1.AuthorizeRequest\x1a\x19.aos.v1.AuthorizeResponse\x12=\n\x08\x43omplete\x12\x17.aos.v1.CompleteRequest\x1a\x18.aos.v1.CompleteResponse\x12:\n\x07GetJwks\x12\x16.aos.v1.GetJwksRequest\x1a\x17.aos.v1.GetJwksResponse\x12O\n\x0eGetRevocations\x12\x1d.aos.v1.GetRevocationsRequest\x1a\x1e.aos.v1.GetRevocationsResponse\x12O\n\x0eMintAgentToken\x12\x1d.aos.v1.MintAgentTokenRequest\x1a\x1e.aos.v1.MintAgentTokenResponse\x12R\n\x0fRenewAgentToken\x12\x1e.aos.v1.RenewAgentTokenRequest\x1a\x1f.aos.v1.RenewAgentTokenResponse\x12L\n\rRegisterTools\x12\x1c.aos.v1.RegisterToolsRequest\x1a\x1d.aos.v1.RegisterToolsResponse\x12O\n\x0eGetSessionCost\x12\x1d.aos.v1.GetSessionCostRequest\x1a\x1e.aos.v1.GetSessionCostResponse\x12X\n\x11RetireAgentTokens\x12 .aos.v1.RetireAgentTokensRequest\x1a!.aos.v1.RetireAgentTokensResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x61os/v1/policy_internal.proto\x12\x06\x61os.v1\x1a\x1a\x61os/v1/agent_classes.proto\x1a\x13\x61os/v1/common.proto\"\xbc\x03\n\x10\x41uthorizeRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12!\n\x04kind\x18\x02 \x01(\x0e\x32\x13.aos.v1.SyscallKind\x12\x0e\n\x06target\x18\x03 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x04 \x01(\t\x12\x16\n\x0e\x61rgs_canonical\x18\x05 \x01(\t\x12\x11\n\targs_hash\x18\x06 \x01(\t\x12\r\n\x05model\x18\x07 \x01(\t\x12\x18\n\x10max_input_tokens\x18\x08 \x01(\x05\x12\x19\n\x11max_output_tokens\x18\t \x01(\x05\x12\x13\n\x0b\x61pproval_id\x18\n \x01(\t\x12&\n\x08\x65vidence\x18\x0b \x03(\x0b\x32\x14.aos.v1.EvidenceItem\x12\x12\n\ninvoked_by\x18\x0c \x01(\t\x12\x16\n\x0einvoked_by_jti\x18\r \x01(\t\x12\x17\n\x0f\x64\x65\x66inition_hash\x18\x0e \x01(\t\x12\x34\n\x06limits\x18\x0f \x03(\x0b\x32$.aos.v1.AuthorizeRequest.LimitsEntry\x1a-\n\x0bLimitsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\xfd\x01\n\x11\x41uthorizeResponse\x12\"\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0e\x32\x10.aos.v1.Decision\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x13\n\x0b\x61pproval_id\x18\x04 \x01(\t\x12\x12\n\nsyscall_id\x18\x05 \x01(\t\x12\x14\n\x0creserved_usd\x18\x06 \x01(\x01\x12\x35\n\x06limits\x18\x07 \x03(\x0b\x32%.aos.v1.AuthorizeResponse.LimitsEntry\x1a-\n\x0bLimitsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x93\x01\n\x0f\x43ompleteRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x12\n\nsyscall_id\x18\x02 \x01(\t\x12\n\n\x02ok\x18\x03 \x01(\x08\x12\r\n\x05\x65rror\x18\x04 \x01(\t\x12\x14\n\x0cinput_tokens\x18\x05 \x01(\x05\x12\x15\n\routput_tokens\x18\x06 \x01(\x05\x12\x15\n\rresult_digest\x18\x07 \x01(\t\"T\n\x10\x43ompleteResponse\x12\x10\n\x08\x63ost_usd\x18\x01 \x01(\x01\x12\x19\n\x11session_spent_usd\x18\x02 \x01(\x01\x12\x13\n\x0boverrun_usd\x18\x03 \x01(\x01\"\x10\n\x0eGetJwksRequest\"$\n\x0fGetJwksResponse\x12\x11\n\tjwks_json\x18\x01 \x01(\t\"\x17\n\x15GetRevocationsRequest\".\n\x16GetRevocationsResponse\x12\x14\n\x0crevoked_jtis\x18\x01 \x03(\t\"\x9b\x01\n\x15MintAgentTokenRequest\x12\x14\n\x0c\x63\x61ller_token\x18\x01 \x01(\t\x12\x13\n\x0b\x61gent_class\x18\x02 \x01(\t\x12\x18\n\x10requested_grants\x18\x03 \x03(\t\x12\x12\n\nsession_id\x18\x04 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x05 \x01(\t\x12\x17\n\x0fparent_agent_id\x18\x06 \x01(\t\"\x9a\x01\n\x16MintAgentTokenResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12\x0b\n\x03jti\x18\x02 \x01(\t\x12\x12\n\nsession_id\x18\x03 \x01(\t\x12\x0e\n\x06grants\x18\x04 \x03(\t\x12\'\n\x0b\x61gent_class\x18\x05 \x01(\x0b\x32\x12.aos.v1.AgentClass\x12\x17\n\x0f\x65xpires_at_unix\x18\x06 \x01(\x03\"U\n\x16RenewAgentTokenRequest\x12\x14\n\x0c\x63\x61ller_token\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x13\n\x0b\x65xpired_jti\x18\x03 \x01(\t\"N\n\x17RenewAgentTokenResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12\x0b\n\x03jti\x18\x02 \x01(\t\x12\x17\n\x0f\x65xpires_at_unix\x18\x03 \x01(\x03\"(\n\x18RetireAgentTokensRequest\x12\x0c\n\x04jtis\x18\x01 \x03(\t\"2\n\x19RetireAgentTokensResponse\x12\x15\n\rrevoked_count\x18\x01 \x01(\x05\"\x89\x01\n\x08ToolSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nreversible\x18\x02 \x01(\x08\x12\x14\n\x0c\x62last_radius\x18\x03 \x01(\t\x12\x12\n\nidempotent\x18\x04 \x01(\x08\x12\x18\n\x10\x61rgs_schema_json\x18\x05 \x01(\t\x12\x17\n\x0f\x64\x65\x66inition_hash\x18\x06 \x01(\t\"7\n\x14RegisterToolsRequest\x12\x1f\n\x05tools\x18\x01 \x03(\x0b\x32\x10.aos.v1.ToolSpec\"+\n\x15RegisterToolsResponse\x12\x12\n\nregistered\x18\x01 \x01(\x05\"+\n\x15GetSessionCostRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"V\n\x16GetSessionCostResponse\x12\x13\n\x0b\x63\x65iling_usd\x18\x01 \x01(\x01\x12\x14\n\x0creserved_usd\x18\x02 \x01(\x01\x12\x11\n\tspent_usd\x18\x03 \x01(\x01*\x95\x01\n\x0bSyscallKind\x12\x1c\n\x18SYSCALL_KIND_UNSPECIFIED\x10\x00\x12\x19\n\x15SYSCALL_KIND_LLM_CALL\x10\x01\x12\x1a\n\x16SYSCALL_KIND_TOOL_CALL\x10\x02\x12\x16\n\x12SYSCALL_KIND_SPAWN\x10\x03\x12\x19\n\x15SYSCALL_KIND_KB_QUERY\x10\x04*a\n\x08\x44\x65\x63ision\x12\x18\n\x14\x44\x45\x43ISION_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x44\x45\x43ISION_ALLOW\x10\x01\x12\x14\n\x10\x44\x45\x43ISION_PENDING\x10\x02\x12\x11\n\rDECISION_DENY\x10\x03\x32\xbb\x05\n\rPolicyService\x12@\n\tAuthorize\x12\x18.aos.v1.AuthorizeRequest\x1a\x19.aos.v1.AuthorizeResponse\x12=\n\x08\x43omplete\x12\x17.aos.v1.CompleteRequest\x1a\x18.aos.v1.CompleteResponse\x12:\n\x07GetJwks\x12\x16.aos.v1.GetJwksRequest\x1a\x17.aos.v1.GetJwksResponse\x12O\n\x0eGetRevocations\x12\x1d.aos.v1.GetRevocationsRequest\x1a\x1e.aos.v1.GetRevocationsResponse\x12O\n\x0eMintAgentToken\x12\x1d.aos.v1.MintAgentTokenRequest\x1a\x1e.aos.v1.MintAgentTokenResponse\x12R\n\x0fRenewAgentToken\x12\x1e.aos.v1.RenewAgentTokenRequest\x1a\x1f.aos.v1.RenewAgentTokenResponse\x12L\n\rRegisterTools\x12\x1c.aos.v1.RegisterToolsRequest\x1a\x1d.aos.v1.RegisterToolsResponse\x12O\n\x0eGetSessionCost\x12\x1d.aos.v1.GetSessionCostRequest\x1a\x1e.aos.v1.GetSessionCostResponse\x12X\n\x11RetireAgentTokens\x12 .aos.v1.RetireAgentTokensRequest\x1a!.aos.v1.RetireAgentTokensResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'aos.v1.policy_internal_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SYSCALLKIND']._serialized_start=1906
-  _globals['_SYSCALLKIND']._serialized_end=2055
-  _globals['_DECISION']._serialized_start=2057
-  _globals['_DECISION']._serialized_end=2154
+  _globals['_AUTHORIZEREQUEST_LIMITSENTRY']._loaded_options = None
+  _globals['_AUTHORIZEREQUEST_LIMITSENTRY']._serialized_options = b'8\001'
+  _globals['_AUTHORIZERESPONSE_LIMITSENTRY']._loaded_options = None
+  _globals['_AUTHORIZERESPONSE_LIMITSENTRY']._serialized_options = b'8\001'
+  _globals['_SYSCALLKIND']._serialized_start=2109
+  _globals['_SYSCALLKIND']._serialized_end=2258
+  _globals['_DECISION']._serialized_start=2260
+  _globals['_DECISION']._serialized_end=2357
   _globals['_AUTHORIZEREQUEST']._serialized_start=90
-  _globals['_AUTHORIZEREQUEST']._serialized_end=433
-  _globals['_AUTHORIZERESPONSE']._serialized_start=436
-  _globals['_AUTHORIZERESPONSE']._serialized_end=587
-  _globals['_COMPLETEREQUEST']._serialized_start=590
-  _globals['_COMPLETEREQUEST']._serialized_end=737
-  _globals['_COMPLETERESPONSE']._serialized_start=739
-  _globals['_COMPLETERESPONSE']._serialized_end=823
-  _globals['_GETJWKSREQUEST']._serialized_start=825
-  _globals['_GETJWKSREQUEST']._serialized_end=841
-  _globals['_GETJWKSRESPONSE']._serialized_start=843
-  _globals['_GETJWKSRESPONSE']._serialized_end=879
-  _globals['_GETREVOCATIONSREQUEST']._serialized_start=881
-  _globals['_GETREVOCATIONSREQUEST']._serialized_end=904
-  _globals['_GETREVOCATIONSRESPONSE']._serialized_start=906
-  _globals['_GETREVOCATIONSRESPONSE']._serialized_end=952
-  _globals['_MINTAGENTTOKENREQUEST']._serialized_start=955
-  _globals['_MINTAGENTTOKENREQUEST']._serialized_end=1110
-  _globals['_MINTAGENTTOKENRESPONSE']._serialized_start=1113
-  _globals['_MINTAGENTTOKENRESPONSE']._serialized_end=1267
-  _globals['_RENEWAGENTTOKENREQUEST']._serialized_start=1269
-  _globals['_RENEWAGENTTOKENREQUEST']._serialized_end=1354
-  _globals['_RENEWAGENTTOKENRESPONSE']._serialized_start=1356
-  _globals['_RENEWAGENTTOKENRESPONSE']._serialized_end=1434
-  _globals['_RETIREAGENTTOKENSREQUEST']._serialized_start=1436
-  _globals['_RETIREAGENTTOKENSREQUEST']._serialized_end=1476
-  _globals['_RETIREAGENTTOKENSRESPONSE']._serialized_start=1478
-  _globals['_RETIREAGENTTOKENSRESPONSE']._serialized_end=1528
-  _globals['_TOOLSPEC']._serialized_start=1531
-  _globals['_TOOLSPEC']._serialized_end=1668
-  _globals['_REGISTERTOOLSREQUEST']._serialized_start=1670
-  _globals['_REGISTERTOOLSREQUEST']._serialized_end=1725
-  _globals['_REGISTERTOOLSRESPONSE']._serialized_start=1727
-  _globals['_REGISTERTOOLSRESPONSE']._serialized_end=1770
-  _globals['_GETSESSIONCOSTREQUEST']._serialized_start=1772
-  _globals['_GETSESSIONCOSTREQUEST']._serialized_end=1815
-  _globals['_GETSESSIONCOSTRESPONSE']._serialized_start=1817
-  _globals['_GETSESSIONCOSTRESPONSE']._serialized_end=1903
-  _globals['_POLICYSERVICE']._serialized_start=2157
-  _globals['_POLICYSERVICE']._serialized_end=2856
+  _globals['_AUTHORIZEREQUEST']._serialized_end=534
+  _globals['_AUTHORIZEREQUEST_LIMITSENTRY']._serialized_start=489
+  _globals['_AUTHORIZEREQUEST_LIMITSENTRY']._serialized_end=534
+  _globals['_AUTHORIZERESPONSE']._serialized_start=537
+  _globals['_AUTHORIZERESPONSE']._serialized_end=790
+  _globals['_AUTHORIZERESPONSE_LIMITSENTRY']._serialized_start=489
+  _globals['_AUTHORIZERESPONSE_LIMITSENTRY']._serialized_end=534
+  _globals['_COMPLETEREQUEST']._serialized_start=793
+  _globals['_COMPLETEREQUEST']._serialized_end=940
+  _globals['_COMPLETERESPONSE']._serialized_start=942
+  _globals['_COMPLETERESPONSE']._serialized_end=1026
+  _globals['_GETJWKSREQUEST']._serialized_start=1028
+  _globals['_GETJWKSREQUEST']._serialized_end=1044
+  _globals['_GETJWKSRESPONSE']._serialized_start=1046
+  _globals['_GETJWKSRESPONSE']._serialized_end=1082
+  _globals['_GETREVOCATIONSREQUEST']._serialized_start=1084
+  _globals['_GETREVOCATIONSREQUEST']._serialized_end=1107
+  _globals['_GETREVOCATIONSRESPONSE']._serialized_start=1109
+  _globals['_GETREVOCATIONSRESPONSE']._serialized_end=1155
+  _globals['_MINTAGENTTOKENREQUEST']._serialized_start=1158
+  _globals['_MINTAGENTTOKENREQUEST']._serialized_end=1313
+  _globals['_MINTAGENTTOKENRESPONSE']._serialized_start=1316
+  _globals['_MINTAGENTTOKENRESPONSE']._serialized_end=1470
+  _globals['_RENEWAGENTTOKENREQUEST']._serialized_start=1472
+  _globals['_RENEWAGENTTOKENREQUEST']._serialized_end=1557
+  _globals['_RENEWAGENTTOKENRESPONSE']._serialized_start=1559
+  _globals['_RENEWAGENTTOKENRESPONSE']._serialized_end=1637
+  _globals['_RETIREAGENTTOKENSREQUEST']._serialized_start=1639
+  _globals['_RETIREAGENTTOKENSREQUEST']._serialized_end=1679
+  _globals['_RETIREAGENTTOKENSRESPONSE']._serialized_start=1681
+  _globals['_RETIREAGENTTOKENSRESPONSE']._serialized_end=1731
+  _globals['_TOOLSPEC']._serialized_start=1734
+  _globals['_TOOLSPEC']._serialized_end=1871
+  _globals['_REGISTERTOOLSREQUEST']._serialized_start=1873
+  _globals['_REGISTERTOOLSREQUEST']._serialized_end=1928
+  _globals['_REGISTERTOOLSRESPONSE']._serialized_start=1930
+  _globals['_REGISTERTOOLSRESPONSE']._serialized_end=1973
+  _globals['_GETSESSIONCOSTREQUEST']._serialized_start=1975
+  _globals['_GETSESSIONCOSTREQUEST']._serialized_end=2018
+  _globals['_GETSESSIONCOSTRESPONSE']._serialized_start=2020
+  _globals['_GETSESSIONCOSTRESPONSE']._serialized_end=2106
+  _globals['_POLICYSERVICE']._serialized_start=2360
+  _globals['_POLICYSERVICE']._serialized_end=3059
 # @@protoc_insertion_point(module_scope)

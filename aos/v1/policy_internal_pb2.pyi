@@ -34,7 +34,14 @@ DECISION_PENDING: Decision
 DECISION_DENY: Decision
 
 class AuthorizeRequest(_message.Message):
-    __slots__ = ("token", "kind", "target", "agent_id", "args_canonical", "args_hash", "model", "max_input_tokens", "max_output_tokens", "approval_id", "evidence", "invoked_by", "invoked_by_jti", "definition_hash")
+    __slots__ = ("token", "kind", "target", "agent_id", "args_canonical", "args_hash", "model", "max_input_tokens", "max_output_tokens", "approval_id", "evidence", "invoked_by", "invoked_by_jti", "definition_hash", "limits")
+    class LimitsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     TARGET_FIELD_NUMBER: _ClassVar[int]
@@ -49,6 +56,7 @@ class AuthorizeRequest(_message.Message):
     INVOKED_BY_FIELD_NUMBER: _ClassVar[int]
     INVOKED_BY_JTI_FIELD_NUMBER: _ClassVar[int]
     DEFINITION_HASH_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
     token: str
     kind: SyscallKind
     target: str
@@ -63,23 +71,33 @@ class AuthorizeRequest(_message.Message):
     invoked_by: str
     invoked_by_jti: str
     definition_hash: str
-    def __init__(self, token: _Optional[str] = ..., kind: _Optional[_Union[SyscallKind, str]] = ..., target: _Optional[str] = ..., agent_id: _Optional[str] = ..., args_canonical: _Optional[str] = ..., args_hash: _Optional[str] = ..., model: _Optional[str] = ..., max_input_tokens: _Optional[int] = ..., max_output_tokens: _Optional[int] = ..., approval_id: _Optional[str] = ..., evidence: _Optional[_Iterable[_Union[_common_pb2.EvidenceItem, _Mapping]]] = ..., invoked_by: _Optional[str] = ..., invoked_by_jti: _Optional[str] = ..., definition_hash: _Optional[str] = ...) -> None: ...
+    limits: _containers.ScalarMap[str, float]
+    def __init__(self, token: _Optional[str] = ..., kind: _Optional[_Union[SyscallKind, str]] = ..., target: _Optional[str] = ..., agent_id: _Optional[str] = ..., args_canonical: _Optional[str] = ..., args_hash: _Optional[str] = ..., model: _Optional[str] = ..., max_input_tokens: _Optional[int] = ..., max_output_tokens: _Optional[int] = ..., approval_id: _Optional[str] = ..., evidence: _Optional[_Iterable[_Union[_common_pb2.EvidenceItem, _Mapping]]] = ..., invoked_by: _Optional[str] = ..., invoked_by_jti: _Optional[str] = ..., definition_hash: _Optional[str] = ..., limits: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class AuthorizeResponse(_message.Message):
-    __slots__ = ("decision", "reason", "message", "approval_id", "syscall_id", "reserved_usd")
+    __slots__ = ("decision", "reason", "message", "approval_id", "syscall_id", "reserved_usd", "limits")
+    class LimitsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     DECISION_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     APPROVAL_ID_FIELD_NUMBER: _ClassVar[int]
     SYSCALL_ID_FIELD_NUMBER: _ClassVar[int]
     RESERVED_USD_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
     decision: Decision
     reason: str
     message: str
     approval_id: str
     syscall_id: str
     reserved_usd: float
-    def __init__(self, decision: _Optional[_Union[Decision, str]] = ..., reason: _Optional[str] = ..., message: _Optional[str] = ..., approval_id: _Optional[str] = ..., syscall_id: _Optional[str] = ..., reserved_usd: _Optional[float] = ...) -> None: ...
+    limits: _containers.ScalarMap[str, float]
+    def __init__(self, decision: _Optional[_Union[Decision, str]] = ..., reason: _Optional[str] = ..., message: _Optional[str] = ..., approval_id: _Optional[str] = ..., syscall_id: _Optional[str] = ..., reserved_usd: _Optional[float] = ..., limits: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class CompleteRequest(_message.Message):
     __slots__ = ("token", "syscall_id", "ok", "error", "input_tokens", "output_tokens", "result_digest")

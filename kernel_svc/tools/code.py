@@ -5,7 +5,9 @@ runtime's files), so it needs no approval. The agent's workspace is bound
 read-only at /workspace only when the call asks for it *and* the agent also
 holds `fs.read_file`. The result is JSON: exit code, bounded stdout and stderr,
 wall and CPU time, which limit stopped the program, and the limits it ran
-under (so they are covered by the result digest in the syscall's record).
+under. Those limits are the deployment's (`AOS_SANDBOX_*`), lowered by a shorter
+`timeout_s` and then by the agent class's `sandbox_limits`: policy does the
+last step and records the result with the syscall's ALLOW, before the code runs.
 """
 
 from __future__ import annotations
@@ -38,7 +40,11 @@ def code_tool(sandbox: Sandbox) -> Tool:
             if not allows(ctx.grants, "fs.read_file"):
                 raise ToolError("workspace=true needs fs.read_file as well; the code ran nowhere")
             workspace = ctx.workspace
-        limits = sandbox.limits.within(args.get("timeout_s"))
+        if not ctx.limits:
+            raise ToolError("code.run_python: policy allowed no limits for this call; the code ran nowhere")
+        # What policy allowed (the request lowered to the class's ceilings), and
+        # never more than this kernel's own limits for the call.
+        limits = sandbox.limits.within(args.get("timeout_s")).allowed(ctx.limits)
         try:
             outcome = await sandbox.execute(str(args["code"]), stdin=str(args.get("stdin", "")), limits=limits,
                                         workspace=workspace)
@@ -66,6 +72,7 @@ def code_tool(sandbox: Sandbox) -> Tool:
         blast_radius="low",
         idempotent=True,
         run=run,
+        limits=lambda args: sandbox.limits.within(args.get("timeout_s")).to_json(),
     )
 
 

@@ -37,6 +37,8 @@ class ToolContext:
     session_id: str
     children: ChildSpawner | None = None
     grants: tuple[str, ...] = ()
+    # A sandboxed tool's resource limits as policy allowed them for this call.
+    limits: Mapping[str, float] = field(default_factory=dict)
 
 
 ToolFunction = Callable[[Mapping[str, Any], ToolContext], Awaitable[str]]
@@ -58,6 +60,9 @@ class Tool:
     presented_definition: Callable[[], str] | None = field(default=None, repr=False, compare=False)
     # ... and the hash of the definition an operator approved, which policy pins.
     definition_hash: str = ""
+    # Sandboxed tools: the resource limits a call with these arguments asks for;
+    # policy lowers them to the agent class's ceilings (aos_common/resource_limits.py).
+    limits: Callable[[Mapping[str, Any]], dict[str, float]] | None = field(default=None, repr=False, compare=False)
     _validator: Any = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -75,6 +80,9 @@ class Tool:
 
     def presented_definition_hash(self) -> str:
         return self.presented_definition() if self.presented_definition is not None else ""
+
+    def requested_limits(self, args: Mapping[str, Any]) -> dict[str, float]:
+        return self.limits(args) if self.limits is not None else {}
 
     @property
     def args_schema_json(self) -> str:

@@ -209,6 +209,7 @@ CREATE TABLE policy.agent_classes (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     max_agents integer,
     max_depth integer,
+    sandbox_limits jsonb DEFAULT '{}'::jsonb NOT NULL,
     CONSTRAINT agent_classes_allowed_backends_check CHECK ((cardinality(allowed_backends) > 0)),
     CONSTRAINT agent_classes_backend_check CHECK ((backend = ANY (ARRAY['anthropic'::text, 'openai'::text, 'ollama'::text]))),
     CONSTRAINT agent_classes_capabilities_check CHECK ((cardinality(capabilities) > 0)),
@@ -216,7 +217,8 @@ CREATE TABLE policy.agent_classes (
     CONSTRAINT agent_classes_cost_ceiling_usd_check CHECK ((cost_ceiling_usd > (0)::numeric)),
     CONSTRAINT agent_classes_max_agents_check CHECK ((max_agents > 0)),
     CONSTRAINT agent_classes_max_depth_check CHECK ((max_depth > 0)),
-    CONSTRAINT agent_classes_name_check CHECK ((name ~ '^[a-z][a-z0-9_.-]{0,63}$'::text))
+    CONSTRAINT agent_classes_name_check CHECK ((name ~ '^[a-z][a-z0-9_.-]{0,63}$'::text)),
+    CONSTRAINT agent_classes_sandbox_limits_check CHECK ((jsonb_typeof(sandbox_limits) = 'object'::text))
 );
 
 CREATE TABLE policy.approvals (

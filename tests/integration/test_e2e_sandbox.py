@@ -5,6 +5,7 @@ chain; health reports the sandbox."""
 from __future__ import annotations
 
 import json
+import uuid
 
 import httpx
 import pytest
@@ -52,4 +53,42 @@ def test_agent_computes_from_a_workspace_file(stack: RunningStack, client: httpx
     completed = [e for e in events if e["event_type"] == "SYSCALL_COMPLETED"
                  and e["payload"].get("target") == "code.run_python"]
     assert len(allowed) == 1 and len(completed) == 1
+    # The limits it ran under are on the chain with the ALLOW, before the code ran.
+    assert allowed[0]["payload"]["limits"]["memory_mb"] == 512 and allowed[0]["payload"]["limits"]["wall_s"] == 15
     assert client.post(f"/api/v1/sessions/{agent['session_id']}:verify").json()["ok"] is True
+
+
+def test_a_class_ceiling_lowers_the_limits_and_a_call_cannot_ask_for_more(client: httpx.Client,
+                                                                          stack: RunningStack) -> None:  # noqa: F811
+    name = f"cls-{uuid.uuid4().hex[:8]}"
+    reply = client.post("/api/v1/agent-classes", json={
+        "name": name, "backend": "anthropic", "model": "aos-scripted", "allowed_backends": ["anthropic"],
+        "capabilities": ["code.run_python"], "cost_ceiling_usd": 5.0,
+        "sandbox_limits": {"memory_mb": 64, "wall_s": 3},
+    })
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["sandbox_limits"] == {"memory_mb": 64, "wall_s": 3}
+    bomb = {"code": "x = bytearray(200 * 1024 * 1024)\nprint('allocated')", "timeout_s": 100}
+    task = ("Allocate.\nplan:\n"
+            f"1. call code.run_python {json.dumps(bomb)}\n"
+            "2. answer done. [evidence: 1] marker-sandbox-ceiling")
+    agent = spawn(client, name, task, ["code.run_python"])
+    assert wait_for(client, agent["agent_id"], TERMINAL, timeout=90)["state"] == "completed"
+    allowed = [e for e in audit_events(client, agent["session_id"])
+               if e["event_type"] == "SYSCALL_ALLOWED" and e["payload"]["target"] == "code.run_python"]
+    limits = allowed[0]["payload"]["limits"]
+    assert limits["memory_mb"] == 64 and limits["wall_s"] == 3 and limits["cpu_s"] == 10  # others: the defaults
+    seen = json.dumps(fake_requests_for(stack, "marker-sandbox-ceiling")[-1]["body"])
+    assert '\\"limit_hit\\": \\"memory\\"' in seen and "allocated" not in seen.split("untrusted_tool_output")[1]
+
+
+@pytest.mark.parametrize("limits", [{"memory_mb": 0}, {"network": 1}, {"cpu_s": 1.5}])
+def test_a_class_with_bad_sandbox_limits_is_refused(client: httpx.Client, limits: dict) -> None:
+    reply = client.post("/api/v1/agent-classes", json={
+        "name": f"cls-{uuid.uuid4().hex[:8]}", "backend": "anthropic", "model": "aos-scripted",
+        "allowed_backends": ["anthropic"], "capabilities": ["code.run_python"], "cost_ceiling_usd": 5.0,
+        "sandbox_limits": limits,
+    })
+    assert reply.status_code == 400, reply.text
+    assert reply.json()["error"]["details"][0]["reason"] == "INVALID_ARGUMENT"
+    assert "sandbox_limits" in reply.json()["error"]["message"]

@@ -8,6 +8,7 @@ import typer
 from typer.testing import CliRunner
 
 from aosiq.cli import app
+from aosiq.cli_classes import parse_limits
 from aosiq.cli_tools import parse_override, parse_pairs
 
 
@@ -16,6 +17,13 @@ def test_pairs() -> None:
     for bad in (["A"], ["=v"]):
         with pytest.raises(typer.BadParameter):
             parse_pairs(bad, "--env")
+
+
+def test_sandbox_limits() -> None:
+    assert parse_limits(["memory_mb=128", "wall_s=2.5"]) == {"memory_mb": 128.0, "wall_s": 2.5}
+    for bad in (["memory_mb"], ["memory_mb=lots"], ["=1"]):
+        with pytest.raises(typer.BadParameter):
+            parse_limits(bad)
 
 
 def test_overrides() -> None:

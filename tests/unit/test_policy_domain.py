@@ -34,6 +34,8 @@ def test_a_valid_class_builds() -> None:
     {"capabilities": frozenset()}, {"capabilities": frozenset({"*"})}, {"capabilities": frozenset({"bad name"})},
     {"cost_ceiling_usd": 0.0}, {"cost_ceiling_usd": -1.0}, {"cost_ceiling_usd": float("inf")},
     {"cost_ceiling_usd": float("nan")}, {"model": " "},
+    {"sandbox_limits": {"memory_mb": 0}}, {"sandbox_limits": {"cpu_s": 1.5}}, {"sandbox_limits": {"network": 1}},
+    {"sandbox_limits": {"wall_s": float("inf")}}, {"sandbox_limits": {"processes": 10**9}},
 ])
 def test_invalid_classes_are_refused(overrides: dict) -> None:
     with pytest.raises(InvalidArgument):

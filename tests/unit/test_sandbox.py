@@ -169,10 +169,30 @@ def test_the_tool_needs_fs_read_file_for_the_workspace(sandbox: Sandbox, tmp_pat
     without = ToolContext(workspace=tmp_path, agent_id="a", session_id="s", grants=("code.run_python",))
     with pytest.raises(ToolError, match=r"fs\.read_file"):
         asyncio.run(_call(tool.run({"code": "print(1)", "workspace": True}, without)))
-    held = ToolContext(workspace=tmp_path, agent_id="a", session_id="s", grants=("code.run_python", "fs.read_file"))
-    result = json.loads(asyncio.run(_call(tool.run({"code": "import os; print(os.listdir('/workspace'))",
-                                                    "workspace": True, "timeout_s": 2}, held))))
+    args = {"code": "import os; print(os.listdir('/workspace'))", "workspace": True, "timeout_s": 2}
+    held = ToolContext(workspace=tmp_path, agent_id="a", session_id="s", grants=("code.run_python", "fs.read_file"),
+                       limits=tool.requested_limits(args))
+    result = json.loads(asyncio.run(_call(tool.run(args, held))))
     assert result["exit_code"] == 0 and result["limits"]["wall_s"] == 2
+
+
+def test_the_tool_runs_only_under_the_limits_policy_allowed(sandbox: Sandbox, tmp_path: Path) -> None:
+    tool = code.code_tool(sandbox)
+    args = {"code": "print(1)"}
+    asked = tool.requested_limits(args)
+    assert asked == LIMITS.to_json()
+    bare = ToolContext(workspace=tmp_path, agent_id="a", session_id="s")
+    with pytest.raises(ToolError, match="no limits"):
+        asyncio.run(_call(tool.run(args, bare)))
+    # Policy lowered memory and wall time; it "raised" the CPU limit, which the kernel does not believe.
+    allowed = {**asked, "memory_mb": 64, "wall_s": 3, "cpu_s": 999}
+    ctx = ToolContext(workspace=tmp_path, agent_id="a", session_id="s", limits=allowed)
+    result = json.loads(asyncio.run(_call(tool.run(args, ctx))))
+    assert result["exit_code"] == 0
+    assert result["limits"] == {**LIMITS.to_json(), "memory_mb": 64, "wall_s": 3}
+    bomb = {"code": "x = bytearray(200 * 1024 * 1024)"}
+    result = json.loads(asyncio.run(_call(tool.run(bomb, ctx))))
+    assert result["limit_hit"] == "memory", result
 
 
 def test_fails_closed_when_the_sandbox_cannot_work(tmp_path: Path) -> None:
