@@ -76,18 +76,33 @@ RETURNING *;
 -- take turns: the next agent is from the session with the fewest agents running,
 -- then the one whose last claim is oldest (never claimed first), so one session's
 -- fan-out cannot starve another's; within a session, oldest due first.
-WITH turns AS (
-    SELECT s.session_id, count(*) FILTER (WHERE s.state = 'running') AS running, max(s.claimed_at) AS last_claimed
-    FROM kernel.agent_processes s
-    WHERE s.session_id IN (SELECT d.session_id FROM kernel.agent_processes d
-                           WHERE d.state IN ('runnable', 'waiting_approval') AND d.not_before <= now())
-    GROUP BY s.session_id
+-- Sessions are ranked from per-session index look-ups, then walked in that order
+-- until one yields an unlocked agent: the cost follows the number of sessions
+-- with work due, not the number of agents queued (bench/claim.py).
+WITH due AS (
+    SELECT d.session_id, min(d.not_before) AS first_due
+    FROM kernel.agent_processes d
+    WHERE d.state IN ('runnable', 'waiting_approval') AND d.not_before <= now()
+    GROUP BY d.session_id
+), turns AS (
+    SELECT due.session_id, due.first_due,
+           (SELECT count(*) FROM kernel.agent_processes r
+            WHERE r.session_id = due.session_id AND r.state = 'running') AS running,
+           (SELECT max(c.claimed_at) FROM kernel.agent_processes c
+            WHERE c.session_id = due.session_id) AS last_claimed
+    FROM due
+    ORDER BY running, last_claimed NULLS FIRST, first_due
 ), next AS (
-    SELECT q.id FROM kernel.agent_processes q JOIN turns t ON t.session_id = q.session_id
-    WHERE q.state IN ('runnable', 'waiting_approval') AND q.not_before <= now()
-    ORDER BY t.running, t.last_claimed NULLS FIRST, q.not_before, q.created_at
+    SELECT q.id
+    FROM turns t
+    CROSS JOIN LATERAL (
+        SELECT p.id FROM kernel.agent_processes p
+        WHERE p.session_id = t.session_id AND p.state IN ('runnable', 'waiting_approval') AND p.not_before <= now()
+        ORDER BY p.not_before, p.created_at
+        LIMIT 1
+        FOR UPDATE SKIP LOCKED
+    ) q
     LIMIT 1
-    FOR UPDATE OF q SKIP LOCKED
 )
 UPDATE kernel.agent_processes AS a
 SET state = 'running',

@@ -381,6 +381,8 @@ CREATE INDEX agent_processes_session ON kernel.agent_processes USING btree (sess
 
 CREATE INDEX agent_processes_session_claims ON kernel.agent_processes USING btree (session_id, claimed_at);
 
+CREATE INDEX agent_processes_session_due ON kernel.agent_processes USING btree (session_id, not_before, created_at) WHERE (state = ANY (ARRAY['runnable'::text, 'waiting_approval'::text]));
+
 CREATE INDEX agent_processes_session_running ON kernel.agent_processes USING btree (session_id) WHERE (state = 'running'::text);
 
 CREATE INDEX agent_processes_unrevoked_ends ON kernel.agent_processes USING btree (updated_at) WHERE ((token_revoked_at IS NULL) AND (state = ANY (ARRAY['completed'::text, 'failed'::text, 'abandoned_ungrounded'::text, 'cancelled'::text])));
