@@ -26,6 +26,7 @@ REASON_CODES: dict[str, grpc.StatusCode] = {
     "APPROVAL_ARGS_MISMATCH": grpc.StatusCode.ABORTED,
     "INVALID_TRANSITION": grpc.StatusCode.ABORTED,
     "TOOL_DEFINITION_CHANGED": grpc.StatusCode.ABORTED,
+    "UNTRUSTED_ARGUMENT": grpc.StatusCode.PERMISSION_DENIED,
     "INVALID_ARGUMENT": grpc.StatusCode.INVALID_ARGUMENT,
     "NOT_FOUND": grpc.StatusCode.NOT_FOUND,
     "ALREADY_EXISTS": grpc.StatusCode.ALREADY_EXISTS,
@@ -146,6 +147,10 @@ class ToolDefinitionChanged(AosError):
     reason = "TOOL_DEFINITION_CHANGED"
 
 
+class UntrustedArgument(AosError):
+    reason = "UNTRUSTED_ARGUMENT"
+
+
 class InvalidArgument(AosError):
     reason = "INVALID_ARGUMENT"
 
@@ -177,7 +182,7 @@ ERROR_CLASSES: dict[str, type[AosError]] = {
     for cls in (
         InsufficientAuthority, Unauthenticated, TokenExpired, BackendNotAllowed, CostCeilingExceeded,
         AgentLimitExceeded, MessageTooLarge, ApprovalArgsMismatch, InvalidTransition, ToolDefinitionChanged,
-        InvalidArgument, NotFound, AlreadyExists, Unavailable, Internal,
+        UntrustedArgument, InvalidArgument, NotFound, AlreadyExists, Unavailable, Internal,
     )
 }
 

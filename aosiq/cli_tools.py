@@ -24,7 +24,7 @@ app = typer.Typer(help="Register MCP tool servers and approve their tool definit
                   add_completion=False)
 
 NameArg = Annotated[str, typer.Argument(help="The tool server's name (agents see mcp.<name>.<tool>).")]
-OVERRIDE_FIELDS = ("reversible", "blast_radius", "idempotent")
+OVERRIDE_FIELDS = ("reversible", "blast_radius", "idempotent", "open_world")
 
 
 def parse_pairs(values: list[str], what: str) -> dict[str, str]:

@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from aos_common.logs import setup_logging
+from aosiq import compromised
 
 MODEL_ID = "aos-scripted"
 NO_PLAN_ANSWER = "I have no plan to follow."
@@ -73,7 +74,10 @@ def parse_plan(task: str) -> tuple[Step, ...]:
         wait = _WAIT.match(line)
         usage = _USAGE.match(line)
         step = _STEP.match(line)
-        if wait:
+        if compromised.OBEY.match(line):
+            if steps:
+                raise PlanError(f"line {offset}: 'obey tool output' must come before the first step")
+        elif wait:
             pending_delay += _seconds(wait.group(1), offset)
         elif usage:
             pending_usage = _token_count(usage.group(1), offset)
@@ -142,6 +146,17 @@ def choose_step(task: str, tool_results: int) -> Step:
     return step_for(plan, tool_results)
 
 
+def next_step(convo: Conversation, rules: tuple[compromised.Rule, ...] = ()) -> Step:
+    """The step for a request: the plan's, or in compromised mode first whatever
+    the tool output told the model to do (aosiq/compromised.py)."""
+    if not compromised.obeys(convo.task):
+        return choose_step(convo.task, convo.tool_results)
+    injected, played = compromised.replay(convo.calls, convo.results, convo.task, rules)
+    if injected is not None:
+        return Step(kind="call", tool=injected.tool, args=injected.args)
+    return choose_step(convo.task, played)
+
+
 @dataclass(frozen=True)
 class Conversation:
     """What the scripted model needs from a request, whatever its wire format."""
@@ -149,6 +164,9 @@ class Conversation:
     task: str
     tool_results: int
     tool_wire_names: tuple[str, ...]
+    # The tool calls the model made and the results they got, in order (compromised mode).
+    calls: tuple[tuple[str, dict[str, Any]], ...] = field(default=(), compare=False)
+    results: tuple[str, ...] = field(default=(), compare=False)
 
     def wire_name(self, tool: str) -> str:
         """The name to call `tool` by: the offered tool it denotes, else its encoded form.
@@ -180,28 +198,47 @@ def _first_user_text(messages: list[Any]) -> str:
 
 
 def read_anthropic(body: dict[str, Any]) -> Conversation:
-    messages = body.get("messages") or []
-    results = sum(
-        1
+    messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+    blocks = [
+        (message["role"], block)
         for message in messages
-        if isinstance(message, dict) and message.get("role") == "user" and isinstance(message.get("content"), list)
+        if isinstance(message.get("content"), list)
         for block in message["content"]
-        if isinstance(block, dict) and block.get("type") == "tool_result"
-    )
+        if isinstance(block, dict)
+    ]
+    results = tuple(_text_of(b.get("content"))
+                    for role, b in blocks if role == "user" and b.get("type") == "tool_result")
+    calls = tuple((str(b.get("name", "")), _object(b.get("input")))
+                  for role, b in blocks if role == "assistant" and b.get("type") == "tool_use")
     names = tuple(t["name"] for t in body.get("tools") or () if isinstance(t, dict) and "name" in t)
-    return Conversation(_first_user_text(messages), results, names)
+    return Conversation(_first_user_text(messages), len(results), names, calls, results)
 
 
 def read_chat(body: dict[str, Any]) -> Conversation:
     """OpenAI Chat Completions and Ollama chat share this shape: tool results are role "tool"."""
-    messages = body.get("messages") or []
-    results = sum(1 for message in messages if isinstance(message, dict) and message.get("role") == "tool")
+    messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+    results = tuple(_text_of(m.get("content")) for m in messages if m.get("role") == "tool")
+    calls = tuple(
+        (str(c["function"].get("name", "")), _object(c["function"].get("arguments")))
+        for m in messages if m.get("role") == "assistant" and isinstance(m.get("tool_calls"), list)
+        for c in m["tool_calls"] if isinstance(c, dict) and isinstance(c.get("function"), dict)
+    )
     names = tuple(
         t["function"]["name"]
         for t in body.get("tools") or ()
         if isinstance(t, dict) and isinstance(t.get("function"), dict) and "name" in t["function"]
     )
-    return Conversation(_first_user_text(messages), results, names)
+    return Conversation(_first_user_text(messages), len(results), names, calls, results)
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """Tool-call arguments as an object: OpenAI sends JSON text, the others an object."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return {}
+    return value if isinstance(value, dict) else {}
 
 
 def count_tokens(value: Any) -> int:
@@ -330,6 +367,7 @@ _OLLAMA = _Backend("ollama", read_chat, ollama_reply, _ollama_error)
 def create_app() -> Starlette:
     """The scripted LLM as an ASGI app, with its own empty request log."""
     log: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_LIMIT)
+    rules: list[tuple[compromised.Rule, ...]] = [()]
 
     def endpoint(backend: _Backend) -> Callable[[Request], Awaitable[JSONResponse]]:
         async def handle(request: Request) -> JSONResponse:
@@ -346,7 +384,7 @@ def create_app() -> Starlette:
             if body.get("stream"):
                 return backend.error(400, "the scripted LLM does not stream; send stream=false")
             convo = backend.read(body)
-            step = choose_step(convo.task, convo.tool_results)
+            step = next_step(convo, rules[0])
             if step.delay_s:
                 await asyncio.sleep(step.delay_s)
             return JSONResponse(backend.reply(body, step, convo))
@@ -360,6 +398,17 @@ def create_app() -> Starlette:
         log.clear()
         return JSONResponse({"requests": []})
 
+    async def put_compromise(request: Request) -> JSONResponse:
+        try:
+            rules[0] = compromised.parse_rules(json.loads(await request.body()))
+        except (json.JSONDecodeError, UnicodeDecodeError, compromised.RuleError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse({"rules": len(rules[0])})
+
+    async def clear_compromise(_: Request) -> JSONResponse:
+        rules[0] = ()
+        return JSONResponse({"rules": 0})
+
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "model": MODEL_ID})
 
@@ -371,6 +420,8 @@ def create_app() -> Starlette:
             Route("/api/chat", endpoint(_OLLAMA), methods=["POST"]),
             Route("/_fake/requests", list_requests, methods=["GET"]),
             Route("/_fake/requests", clear_requests, methods=["DELETE"]),
+            Route("/_fake/compromise", put_compromise, methods=["PUT"]),
+            Route("/_fake/compromise", clear_compromise, methods=["DELETE"]),
             Route("/healthz", healthz, methods=["GET"]),
         ]
     )

@@ -43,6 +43,8 @@ class ResultRecord:
     ok: bool
     digest: str
     excerpt: str
+    # Injection-detector pattern ids the result raised.
+    patterns: tuple[str, ...] = ()
 
 
 @dataclass
@@ -66,7 +68,7 @@ class Checkpoint:
             messages=[_message_from(m) for m in data["messages"]],
             step=int(data.get("step", 0)),
             inflight=Inflight(**inflight) if inflight else None,
-            results=[ResultRecord(**r) for r in data.get("results", [])],
+            results=[ResultRecord(**{**r, "patterns": tuple(r.get("patterns", ()))}) for r in data.get("results", [])],
             nudged=bool(data.get("nudged", False)),
         )
 

@@ -20,7 +20,7 @@ from aos_common.errors import REASON_CODES, InvalidArgument, InvalidTransition, 
 from aos_common.logs import log_fields
 from aos_common.permissions import require_operator
 from aos_common.tokens import Claims
-from kernel_svc import states
+from kernel_svc import provenance, states
 from kernel_svc.readers import require_visible
 from kernel_svc.store import Store
 from kernel_svc.syscalls import TOOL_CALL, Caller, SyscallBoundary
@@ -74,7 +74,8 @@ class ToolInvoker:
         decision = await self._boundary.authorize(caller, kind=TOOL_CALL, target=tool.name, args_canonical=canonical,
                                                   args_digest=digest, invoked_by=operator,
                                                   definition_hash=tool.presented_definition_hash(),
-                                                  limits=tool.requested_limits(args))
+                                                  limits=tool.requested_limits(args),
+                                                  arg_provenance=provenance.operator_supplied(args))
         if decision.verdict == PENDING:
             return Invocation(PENDING, approval_id=decision.approval_id)
         if decision.verdict != ALLOW or decision.permit is None:

@@ -19,7 +19,7 @@ from aos_common import decisions, events
 from aos_common.canonical import canonical_json, sha256_hex
 from aos_common.errors import InvalidArgument
 from aos_common.logs import log_fields
-from kernel_svc import grounding, states, untrusted
+from kernel_svc import grounding, provenance, states, untrusted
 from kernel_svc.audit import AuditClient, state_change
 from kernel_svc.backends import Backends
 from kernel_svc.checkpoint import ALLOWED, AUTHORIZING, LLM, PENDING, TOOL, Checkpoint, Inflight, ResultRecord
@@ -57,6 +57,8 @@ class _Run:
     agent: AgentProcess
     caller: Caller
     cp: Checkpoint
+    # The text argument values are trusted from (kernel_svc/provenance.py).
+    trusted_task: str
     unsaved_cost: float = 0.0
 
 
@@ -86,6 +88,8 @@ class AgentLoop:
             agent=agent,
             caller=Caller(agent.id, agent.session_id, agent.token, agent.epoch),
             cp=Checkpoint.load(agent.checkpoint, agent.task),
+            # A parent writes its children's tasks: only the root's came from an operator.
+            trusted_task=await self._store.root_task(agent.id) if agent.parent_id else agent.task,
         )
         while await self._step(run):
             pass
@@ -210,6 +214,7 @@ class AgentLoop:
     async def _authorize_tool(self, run: _Run, tool: Tool, call: ToolCall) -> bool:
         inflight = run.cp.inflight
         assert inflight is not None
+        labels = provenance.label(call.args, provenance.Sources.of(run.trusted_task, run.cp.messages))
         decision = await self._boundary.authorize(
             run.caller,
             kind=TOOL_CALL,
@@ -217,9 +222,10 @@ class AgentLoop:
             args_canonical=inflight.args_canonical,
             args_digest=inflight.args_hash,
             approval_id=inflight.approval_id,
-            evidence=self._evidence(run.cp),
+            evidence=self._evidence(run.cp, provenance.linked_results(labels)),
             definition_hash=tool.presented_definition_hash(),
             limits=tool.requested_limits(call.args),
+            arg_provenance=labels,
         )
         if decision.verdict == decisions.ALLOW and decision.permit is not None:
             inflight.phase = ALLOWED
@@ -278,8 +284,8 @@ class AgentLoop:
         cp = run.cp
         index = len(cp.results) + 1
         digest = sha256_hex(text.encode())
+        detected = untrusted.scan(text) if from_tool else []
         if from_tool:
-            detected = untrusted.scan(text)
             if detected:
                 await self._audit.append(
                     run.agent.session_id,
@@ -297,7 +303,7 @@ class AgentLoop:
         header = f"[result {index}] {untrusted.escape(tool_name)}: {'ok' if ok else 'error'}"
         cp.messages.append(Message(role="tool", content=f"{header}\n{body}", tool_call_id=call.id, tool_name=tool_name))
         cp.results.append(ResultRecord(index=index, tool=tool_name, args_json=_args_json(call.args), ok=ok,
-                                       digest=digest, excerpt=text[:2000]))
+                                       digest=digest, excerpt=text[:2000], patterns=tuple(detected)))
         cp.inflight = None
         cp.step += 1
         await self._save(run)
@@ -305,13 +311,16 @@ class AgentLoop:
 
     # --- persistence -----------------------------------------------------------
 
-    def _evidence(self, cp: Checkpoint) -> list[ResultRecord]:
-        """What an approving operator is shown: the results the model cites next to
-        its call, else its latest successful ones."""
+    def _evidence(self, cp: Checkpoint, linked: set[int]) -> list[ResultRecord]:
+        """What an approving operator is shown: the results the call's arguments came
+        from, then the ones the model cites next to its call, else its latest successful ones."""
         latest = next((m for m in reversed(cp.messages) if m.role == "assistant"), None)
         cited = set(grounding.cited_indices(latest.content)) if latest else set()
-        chosen = [r for r in cp.results if r.index in cited] or [r for r in cp.results if r.ok]
-        return chosen[-EVIDENCE_SENT_TO_POLICY:]
+        sources = [r for r in cp.results if r.index in linked][-EVIDENCE_SENT_TO_POLICY:]
+        chosen = [r for r in cp.results if r.index in cited and r.index not in linked] or [
+            r for r in cp.results if r.ok and r.index not in linked]
+        room = EVIDENCE_SENT_TO_POLICY - len(sources)
+        return sorted(sources + (chosen[-room:] if room > 0 else []), key=lambda r: r.index)
 
     async def _save(self, run: _Run) -> None:
         await self._store.save_checkpoint(run.agent.id, run.agent.epoch, run.cp.dump(), run.unsaved_cost)

@@ -11,6 +11,17 @@ RETURNING *;
 -- name: get_agent
 SELECT * FROM kernel.agent_processes WHERE id = $1;
 
+-- name: root_task
+-- The task an operator wrote for this agent's tree: its root's (its own when it has no parent).
+WITH RECURSIVE up AS (
+    SELECT id, parent_id, task, 0 AS depth FROM kernel.agent_processes WHERE id = $1
+    UNION ALL
+    SELECT a.id, a.parent_id, a.task, up.depth + 1
+    FROM kernel.agent_processes a JOIN up ON a.id = up.parent_id
+    WHERE up.depth < 64
+)
+SELECT task FROM up WHERE parent_id IS NULL;
+
 -- name: list_agents
 -- $4 NULL lists every agent; a subject lists only the agents that subject created.
 SELECT * FROM kernel.agent_processes

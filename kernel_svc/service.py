@@ -209,7 +209,8 @@ def tool_server_to_pb(live: Live) -> ts_pb.ToolServer:
         tool = ts_pb.McpTool(
             name=name, description=definition.description, input_schema=json.dumps(definition.input_schema),
             annotations=json.dumps(definition.annotations), reversible=safety.reversible,
-            blast_radius=safety.blast_radius, idempotent=safety.idempotent, definition_hash=definition.hash,
+            blast_radius=safety.blast_radius, idempotent=safety.idempotent, open_world=safety.open_world,
+            definition_hash=definition.hash,
             findings=definition.findings(), status=status,
         )
         if status == "pending" and pinned is not None:
@@ -238,6 +239,8 @@ def tool_server_to_pb(live: Live) -> ts_pb.ToolServer:
             entry.blast_radius = override.blast_radius
         if override.idempotent is not None:
             entry.idempotent = override.idempotent
+        if override.open_world is not None:
+            entry.open_world = override.open_world
     return message
 
 
@@ -246,6 +249,7 @@ def _override(value: ts_pb.ToolOverride) -> mcp_defs.Override:
         reversible=value.reversible if value.HasField("reversible") else None,
         blast_radius=value.blast_radius if value.HasField("blast_radius") else None,
         idempotent=value.idempotent if value.HasField("idempotent") else None,
+        open_world=value.open_world if value.HasField("open_world") else None,
     )
 
 

@@ -181,6 +181,12 @@ class Store:
             raise NotFound(f"agent {agent_id} not found")
         return _to_agent(row)
 
+    async def root_task(self, agent_id: str) -> str:
+        """The task of the agent's root: the one text of its tree an operator wrote
+        ("" if the chain of parents is broken or deeper than 64)."""
+        row = await self._fetchrow(SQL["root_task"], _uuid(agent_id))
+        return row["task"] if row else ""
+
     async def list_agents(self, state: str = "", session_id: str = "", limit: int = 100,
                           created_by: str | None = None) -> list[AgentProcess]:
         """Newest first; with `created_by`, only the agents that subject created."""

@@ -121,7 +121,8 @@ def allowed_limits(asked: Mapping[str, float], allowed: Mapping[str, float]) -> 
 
 def evidence_items(results: Sequence[ResultRecord]) -> list[common_pb2.EvidenceItem]:
     return [
-        common_pb2.EvidenceItem(index=r.index, tool=r.tool, args_json=r.args_json, content=r.excerpt)
+        common_pb2.EvidenceItem(index=r.index, tool=r.tool, args_json=r.args_json, content=r.excerpt,
+                                injection_patterns=list(r.patterns))
         for r in results
     ]
 
@@ -157,6 +158,7 @@ class SyscallBoundary:
         invoked_by: Claims | None = None,
         definition_hash: str = "",
         limits: Mapping[str, float] | None = None,
+        arg_provenance: Mapping[str, str] | None = None,
     ) -> Decision:
         request = pb.AuthorizeRequest(
             token=caller.token,
@@ -174,6 +176,7 @@ class SyscallBoundary:
             invoked_by_jti=invoked_by.jti if invoked_by else "",
             definition_hash=definition_hash,
             limits=limits or {},
+            arg_provenance=arg_provenance or {},
         )
         reply = await call(self._policy.Authorize(request, timeout=self._timeout_s), "policy")
         verdict = _VERDICTS.get(reply.decision, DENY)

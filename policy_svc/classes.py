@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from aos_common import provenance
 from aos_common.capabilities import LLM_BACKENDS, WILDCARD, check_grants, is_server_pattern
 from aos_common.errors import InvalidArgument
 from aos_common.resource_limits import check_limits
@@ -32,6 +33,9 @@ class AgentClass:
     # Ceilings on a sandboxed call's resources (aos_common/resource_limits.py);
     # a limit not named is the deployment's default.
     sandbox_limits: dict[str, float] = field(default_factory=dict)
+    # What a consequential call with an argument not traced to the operator needs
+    # (aos_common/provenance.py): allow, approve or deny.
+    untrusted_args: str = provenance.DEFAULT_UNTRUSTED_ARGS
 
     def __post_init__(self) -> None:
         if not NAME_PATTERN.match(self.name):
@@ -64,3 +68,5 @@ class AgentClass:
             if limit is not None and not 0 < limit <= MAX_SPAWN_LIMIT:
                 raise InvalidArgument(f"{field_name} must be between 1 and {MAX_SPAWN_LIMIT}, or 0 for the default")
         check_limits(self.sandbox_limits, "sandbox_limits")
+        if self.untrusted_args not in provenance.UNTRUSTED_ARGS_MODES:
+            raise InvalidArgument(f"untrusted_args must be one of {', '.join(provenance.UNTRUSTED_ARGS_MODES)}")

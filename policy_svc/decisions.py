@@ -10,9 +10,11 @@ reservations serialize; only the estimate is computed here.
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
+from aos_common import provenance
 from aos_common.canonical import canonical_json, parse_json_object, sha256_hex
 from aos_common.capabilities import allows
 from aos_common.errors import InvalidArgument
@@ -34,12 +36,14 @@ APPROVAL_APPROVED = "approved"
 
 
 class Refused(Exception):
-    """A DENY found while deciding; carries what the decision says."""
+    """A DENY found while deciding; carries what the decision says, and what its
+    audit record should hold beside it."""
 
-    def __init__(self, reason: str, message: str):
+    def __init__(self, reason: str, message: str, record: dict[str, Any] | None = None):
         super().__init__(message)
         self.reason = reason
         self.message = message
+        self.record = record or {}
 
 
 def check_caller(claims: Claims, request: SyscallRequest) -> None:
@@ -56,7 +60,9 @@ def check_capability(claims: Claims, needed: str) -> None:
 
 
 def tool_route(claims: Claims, request: SyscallRequest, tool: dict[str, Any] | None) -> str:
-    """RUN, REQUEST_APPROVAL or USE_APPROVAL for a tool call, or Refused."""
+    """RUN, REQUEST_APPROVAL or USE_APPROVAL for a tool call, or Refused.
+
+    The provenance rule (`untrusted_gate`) runs after this, for consequential tools."""
     if not allows(claims.capabilities, request.target):
         raise Refused("INSUFFICIENT_AUTHORITY", f"{request.target!r} is not in the agent's capabilities")
     if tool is None:
@@ -66,6 +72,39 @@ def tool_route(claims: Claims, request: SyscallRequest, tool: dict[str, Any] | N
     if tool["reversible"]:
         return RUN
     return USE_APPROVAL if request.approval_id else REQUEST_APPROVAL
+
+
+def consequential(tool: dict[str, Any]) -> bool:
+    """A tool whose effect an untrusted argument could turn against the operator:
+    not reversible, or reaching outside the runtime (open-world)."""
+    return not tool["reversible"] or bool(tool.get("open_world"))
+
+
+def arg_labels(request: SyscallRequest) -> dict[str, str]:
+    """The provenance label of every leaf of the call's arguments (unlabelled: generated),
+    or Refused for labels that are malformed or name no leaf. Runs after check_args."""
+    try:
+        return provenance.check_labels(request.arg_provenance, json.loads(request.args_canonical))
+    except InvalidArgument as error:
+        raise Refused("INVALID_ARGUMENT", error.message) from None
+
+
+def untrusted_gate(route: str, request: SyscallRequest, labels: dict[str, str], agent_class: AgentClass) -> str:
+    """The route once the class's `untrusted_args` rule has seen the labels of a
+    consequential call: unchanged when every value is trusted or the rule is allow;
+    an approval under approve (even for a reversible tool); Refused under deny."""
+    suspect = provenance.untrusted_paths(labels)
+    if not suspect or agent_class.untrusted_args == provenance.ALLOW:
+        return route
+    shown = ", ".join(f"{path} ({labels[path]})" for path in suspect[:5])
+    if agent_class.untrusted_args == provenance.DENY:
+        raise Refused("UNTRUSTED_ARGUMENT",
+                      f"{request.target} is consequential and its arguments {shown} were not traced to the operator; "
+                      f"class {agent_class.name!r} denies such calls (untrusted_args: deny)",
+                      record={"arg_labels": provenance.on_chain(labels)})
+    if route == RUN:
+        return USE_APPROVAL if request.approval_id else REQUEST_APPROVAL
+    return route
 
 
 def check_definition(request: SyscallRequest, tool: dict[str, Any]) -> None:

@@ -3,19 +3,19 @@
 
 -- name: insert_class
 INSERT INTO policy.agent_classes (name, backend, model, allowed_backends, capabilities, cost_ceiling_usd, created_by,
-                                  max_agents, max_depth, sandbox_limits)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                                  max_agents, max_depth, sandbox_limits, untrusted_args)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 RETURNING name, backend, model, allowed_backends, capabilities, cost_ceiling_usd, created_at, max_agents, max_depth,
-          sandbox_limits;
+          sandbox_limits, untrusted_args;
 
 -- name: get_class
 SELECT name, backend, model, allowed_backends, capabilities, cost_ceiling_usd, created_at, max_agents, max_depth,
-       sandbox_limits
+       sandbox_limits, untrusted_args
 FROM policy.agent_classes WHERE name = $1;
 
 -- name: list_classes
 SELECT name, backend, model, allowed_backends, capabilities, cost_ceiling_usd, created_at, max_agents, max_depth,
-       sandbox_limits
+       sandbox_limits, untrusted_args
 FROM policy.agent_classes ORDER BY name;
 
 -- name: insert_token
@@ -168,19 +168,20 @@ RETURNING l.spent_usd, done.cost_usd AS charged_usd;
 
 -- name: upsert_tool
 -- reversible only ever moves towards false (the trigger refuses the reverse too).
-INSERT INTO policy.tools (name, reversible, blast_radius, idempotent, args_schema_json, definition_hash)
-VALUES ($1, $2, $3, $4, $5, $6)
+INSERT INTO policy.tools (name, reversible, blast_radius, idempotent, args_schema_json, definition_hash, open_world)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
 ON CONFLICT (name) DO UPDATE SET
     reversible = tools.reversible AND EXCLUDED.reversible,
     blast_radius = EXCLUDED.blast_radius,
     idempotent = EXCLUDED.idempotent,
     args_schema_json = EXCLUDED.args_schema_json,
     definition_hash = EXCLUDED.definition_hash,
+    open_world = EXCLUDED.open_world,
     updated_at = now()
 RETURNING reversible;
 
 -- name: get_tool
-SELECT name, reversible, blast_radius, idempotent, definition_hash FROM policy.tools WHERE name = $1;
+SELECT name, reversible, blast_radius, idempotent, definition_hash, open_world FROM policy.tools WHERE name = $1;
 
 -- name: expire_stale_approvals
 UPDATE policy.approvals SET state = 'expired' WHERE state = 'pending' AND expires_at <= now()
@@ -188,8 +189,8 @@ RETURNING approval_id::text AS approval_id, session_id::text AS session_id, agen
 
 -- name: insert_approval
 INSERT INTO policy.approvals (approval_id, agent_id, session_id, tool, args_canonical, args_hash, blast_radius,
-                              evidence, capability_scope, requested_jti, expires_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, now() + make_interval(secs => $11))
+                              evidence, capability_scope, requested_jti, expires_at, arg_provenance)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, now() + make_interval(secs => $11), $12::jsonb)
 ON CONFLICT (agent_id, tool, args_hash) WHERE state = 'pending' DO NOTHING
 RETURNING approval_id::text AS approval_id;
 
@@ -199,19 +200,22 @@ WHERE agent_id = $1 AND tool = $2 AND args_hash = $3 AND state = 'pending';
 
 -- name: get_approval
 SELECT approval_id::text AS approval_id, agent_id, session_id::text AS session_id, tool, args_canonical,
-       args_hash, blast_radius, evidence::text AS evidence, capability_scope, state, decided_by,
+       args_hash, blast_radius, evidence::text AS evidence, arg_provenance::text AS arg_provenance,
+       capability_scope, state, decided_by,
        decided_jti, reason, created_at, decided_at, expires_at, expires_at <= now() AS past_expiry
 FROM policy.approvals WHERE approval_id = $1;
 
 -- name: lock_approval
 SELECT approval_id::text AS approval_id, agent_id, session_id::text AS session_id, tool, args_canonical,
-       args_hash, blast_radius, evidence::text AS evidence, capability_scope, state, decided_by,
+       args_hash, blast_radius, evidence::text AS evidence, arg_provenance::text AS arg_provenance,
+       capability_scope, state, decided_by,
        decided_jti, reason, created_at, decided_at, expires_at, expires_at <= now() AS past_expiry
 FROM policy.approvals WHERE approval_id = $1 FOR UPDATE;
 
 -- name: list_approvals
 SELECT approval_id::text AS approval_id, agent_id, session_id::text AS session_id, tool, args_canonical,
-       args_hash, blast_radius, evidence::text AS evidence, capability_scope, state, decided_by,
+       args_hash, blast_radius, evidence::text AS evidence, arg_provenance::text AS arg_provenance,
+       capability_scope, state, decided_by,
        decided_jti, reason, created_at, decided_at, expires_at, expires_at <= now() AS past_expiry
 FROM policy.approvals
 WHERE ($1 = '' OR state = $1) AND ($2::uuid IS NULL OR session_id = $2::uuid)

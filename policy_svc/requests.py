@@ -29,6 +29,8 @@ class SyscallRequest:
     definition_hash: str = ""
     # A sandboxed tool's resource limits, before the class's ceilings lower them.
     limits: dict[str, float] = field(default_factory=dict)
+    # Where each argument value came from, by JSON pointer (aos_common/provenance.py).
+    arg_provenance: dict[str, str] = field(default_factory=dict)
 
     def requester(self) -> dict[str, str]:
         """Who asked for the call, when an operator did (recorded with the decision)."""

@@ -19,6 +19,7 @@ from aos.v1 import status_pb2 as status_pb
 from aos.v1 import status_pb2_grpc as status_grpc
 from aos.v1 import tokens_pb2 as tokens_pb
 from aos.v1 import tokens_pb2_grpc as tokens_grpc
+from aos_common import provenance
 from aos_common.decisions import ALLOW, DENY, PENDING
 from aos_common.timestamps import to_timestamp
 from policy_svc.agent_tokens import AgentToken, AgentTokens
@@ -54,6 +55,7 @@ def agent_class_pb(agent_class: AgentClass) -> classes_pb.AgentClass:
         max_agents=agent_class.max_agents or 0,
         max_depth=agent_class.max_depth or 0,
         sandbox_limits=agent_class.sandbox_limits,
+        untrusted_args=agent_class.untrusted_args,
     )
 
 
@@ -62,7 +64,8 @@ def approval_pb(row: dict[str, Any]) -> approvals_pb.Approval:
     args.update(json.loads(row["args_canonical"]))
     evidence = [
         common_pb2.EvidenceItem(index=int(item.get("index", 0)), tool=str(item.get("tool", "")),
-                                args_json=str(item.get("args_json", "")), content=str(item.get("content", "")))
+                                args_json=str(item.get("args_json", "")), content=str(item.get("content", "")),
+                                injection_patterns=[str(p) for p in item.get("injection_patterns", [])])
         for item in json.loads(row["evidence"] or "[]")
     ]
     return approvals_pb.Approval(
@@ -83,6 +86,7 @@ def approval_pb(row: dict[str, Any]) -> approvals_pb.Approval:
         created_at=to_timestamp(row["created_at"]),
         decided_at=to_timestamp(row["decided_at"]),
         expires_at=to_timestamp(row["expires_at"]),
+        arg_provenance=json.loads(row["arg_provenance"] or "{}"),
     )
 
 
@@ -102,7 +106,8 @@ def _token_info(row: dict[str, Any]) -> tokens_pb.TokenInfo:
 
 
 def _evidence(items: Any) -> list[dict[str, Any]]:
-    return [{"index": e.index, "tool": e.tool, "args_json": e.args_json, "content": e.content} for e in items]
+    return [{"index": e.index, "tool": e.tool, "args_json": e.args_json, "content": e.content,
+             **({"injection_patterns": list(e.injection_patterns)} if e.injection_patterns else {})} for e in items]
 
 
 class PolicyServicer(policy_grpc.PolicyServiceServicer):
@@ -129,6 +134,7 @@ class PolicyServicer(policy_grpc.PolicyServiceServicer):
             invoked_by_jti=request.invoked_by_jti,
             definition_hash=request.definition_hash,
             limits=dict(request.limits),
+            arg_provenance=dict(request.arg_provenance),
         ))
         return policy_pb.AuthorizeResponse(
             decision=_DECISIONS[decision.decision],
@@ -178,7 +184,7 @@ class PolicyServicer(policy_grpc.PolicyServiceServicer):
             ToolPolicy(name=t.name, reversible=t.reversible,
                        blast_radius=t.blast_radius or ("low" if t.reversible else "high"),
                        idempotent=t.idempotent, args_schema_json=t.args_schema_json,
-                       definition_hash=t.definition_hash)
+                       definition_hash=t.definition_hash, open_world=t.open_world)
             for t in request.tools
         ]
         return policy_pb.RegisterToolsResponse(registered=await self._syscalls.register_tools(tools))
@@ -246,6 +252,7 @@ class AgentClassServicer(classes_grpc.AgentClassServiceServicer):
             cost_ceiling_usd=request.cost_ceiling_usd,
             max_agents=request.max_agents or None, max_depth=request.max_depth or None,
             sandbox_limits=dict(request.sandbox_limits),
+            untrusted_args=request.untrusted_args or provenance.DEFAULT_UNTRUSTED_ARGS,
         )
         created = await self._operators.create_class(caller, agent_class)
         return classes_pb.CreateAgentClassResponse(agent_class=agent_class_pb(created))

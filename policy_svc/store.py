@@ -71,6 +71,7 @@ def _agent_class(row: Any) -> AgentClass:
         max_agents=row["max_agents"],
         max_depth=row["max_depth"],
         sandbox_limits=json.loads(row["sandbox_limits"]),
+        untrusted_args=row["untrusted_args"],
     )
 
 
@@ -86,7 +87,7 @@ class Queries:
         row = await self._db.fetchrow(
             SQL["insert_class"], cls.name, cls.backend, cls.model, sorted(cls.allowed_backends),
             sorted(cls.capabilities), Decimal(str(cls.cost_ceiling_usd)), created_by, cls.max_agents, cls.max_depth,
-            json.dumps(cls.sandbox_limits),
+            json.dumps(cls.sandbox_limits), cls.untrusted_args,
         )
         return _agent_class(row)
 
@@ -205,9 +206,9 @@ class Queries:
     # tools
     @_translated
     async def upsert_tool(self, name: str, reversible: bool, blast_radius: str, idempotent: bool,
-                          schema: str, definition_hash: str = "") -> bool:
+                          schema: str, definition_hash: str = "", open_world: bool = False) -> bool:
         return await self._db.fetchval(SQL["upsert_tool"], name, reversible, blast_radius, idempotent, schema,
-                                       definition_hash)
+                                       definition_hash, open_world)
 
     @_translated
     async def get_tool(self, name: str) -> dict[str, Any] | None:
@@ -223,11 +224,11 @@ class Queries:
     async def insert_approval(self, approval_id: str, agent_id: str, session_id: str, tool: str,
                               args_canonical: str, args_hash: str, blast_radius: str,
                               evidence: list[dict[str, Any]], scope: list[str], requested_jti: str,
-                              ttl_seconds: int) -> bool:
+                              ttl_seconds: int, arg_provenance: dict[str, str]) -> bool:
         """True when inserted; False when a pending one for the same call already exists."""
         inserted = await self._db.fetchval(
             SQL["insert_approval"], approval_id, agent_id, session_id, tool, args_canonical, args_hash,
-            blast_radius, json.dumps(evidence), scope, requested_jti, float(ttl_seconds),
+            blast_radius, json.dumps(evidence), scope, requested_jti, float(ttl_seconds), json.dumps(arg_provenance),
         )
         return inserted is not None
 

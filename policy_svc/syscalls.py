@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from aos_common import events
+from aos_common import events, provenance
 from aos_common.capabilities import PERM_AGENTS_SPAWN, allows
 from aos_common.decisions import ALLOW, DENY, PENDING
 from aos_common.errors import AosError, InsufficientAuthority, InvalidArgument, NotFound, TokenExpired
@@ -28,7 +28,7 @@ from policy_svc.approvals import ApprovalDesk, check_uuid, syscall_id_for
 from policy_svc.audit import AuditLog
 from policy_svc.authority import TokenAuthority
 from policy_svc.capability import agent_id_of
-from policy_svc.classes import CAPABILITY_PATTERN
+from policy_svc.classes import CAPABILITY_PATTERN, AgentClass
 from policy_svc.decisions import Refused
 from policy_svc.pricing import PriceTable
 from policy_svc.requests import SyscallRequest
@@ -54,6 +54,8 @@ class Decision:
     reserved_usd: Decimal = Decimal(0)
     # The resource limits the effect may run under (a sandboxed tool's).
     limits: dict[str, float] = field(default_factory=dict)
+    # A tool call's argument labels, as policy checked them (recorded with the decision).
+    arg_provenance: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ class ToolPolicy:
     idempotent: bool
     args_schema_json: str = ""
     definition_hash: str = ""
+    open_world: bool = False
 
     def __post_init__(self) -> None:
         if not CAPABILITY_PATTERN.match(self.name):
@@ -118,14 +121,14 @@ class Syscalls:
                 return await self._plain(claims, request, request.target)
             raise Refused("INVALID_ARGUMENT", "syscall kind is missing or unknown")
         except Refused as refusal:
-            return await self._deny(claims, request, refusal.reason, refusal.message)
+            return await self._deny(claims, request, refusal.reason, refusal.message, refusal.record)
 
     # --- the kinds
 
     async def _plain(self, claims: Claims, request: SyscallRequest, needed: str,
-                     limits: dict[str, float] | None = None) -> Decision:
+                     limits: dict[str, float] | None = None, labels: dict[str, str] | None = None) -> Decision:
         decisions.check_capability(claims, needed)
-        decision = Decision(ALLOW, syscall_id=str(uuid.uuid4()), limits=limits or {})
+        decision = Decision(ALLOW, syscall_id=str(uuid.uuid4()), limits=limits or {}, arg_provenance=labels or {})
         # The decision goes on the chain first, then the row Complete settles
         # (one autocommit statement). A failed append leaves neither a row nor
         # an ALLOW; a failed insert leaves an ALLOWED record that no effect
@@ -141,23 +144,28 @@ class Syscalls:
         tool = await self._store.get_tool(request.target) if held else None
         route = decisions.tool_route(claims, request, tool)
         assert tool is not None  # tool_route refuses an unregistered tool
-        limits = await self._limits(claims, request)
+        labels = decisions.arg_labels(request)
+        consequential = decisions.consequential(tool)
+        agent_class = await self._agent_class(claims) if consequential or request.limits else None
+        if consequential:
+            assert agent_class is not None
+            route = decisions.untrusted_gate(route, request, labels, agent_class)
+        # The limits a sandboxed call asked for, each lowered to its class's ceiling.
+        limits = decisions.sandbox_limits(request, agent_class) if agent_class and request.limits else {}
         if route == decisions.RUN:
-            return await self._plain(claims, request, request.target, limits)
+            return await self._plain(claims, request, request.target, limits, labels)
         if route == decisions.USE_APPROVAL:
-            return await self._use_approval(claims, request, limits)
-        return await self._request_approval(claims, request, tool["blast_radius"])
+            return await self._use_approval(claims, request, limits, labels)
+        return await self._request_approval(claims, request, tool["blast_radius"], labels)
 
-    async def _limits(self, claims: Claims, request: SyscallRequest) -> dict[str, float]:
-        """The limits a sandboxed call asked for, each lowered to its class's ceiling."""
-        if not request.limits:
-            return {}
+    async def _agent_class(self, claims: Claims) -> AgentClass:
         agent_class = await self._store.get_class(claims.agent_class)
         if agent_class is None:
             raise Refused("INSUFFICIENT_AUTHORITY", f"the agent's class {claims.agent_class!r} does not exist")
-        return decisions.sandbox_limits(request, agent_class)
+        return agent_class
 
-    async def _request_approval(self, claims: Claims, request: SyscallRequest, blast_radius: str) -> Decision:
+    async def _request_approval(self, claims: Claims, request: SyscallRequest, blast_radius: str,
+                                labels: dict[str, str]) -> Decision:
         agent_id = agent_id_of(claims)
         await self._approvals.expire_stale()
         existing = await self._store.pending_approval(agent_id, request.target, request.args_hash)
@@ -170,10 +178,11 @@ class Syscalls:
             inserted = await tx.insert_approval(
                 approval_id, agent_id, claims.session_id, request.target, request.args_canonical,
                 request.args_hash, blast_radius, _bounded_evidence(request.evidence),
-                sorted(claims.capabilities), claims.jti, self._approval_ttl,
+                sorted(claims.capabilities), claims.jti, self._approval_ttl, labels,
             )
             if inserted:
-                decision = Decision(PENDING, approval_id=approval_id, message="waiting for an operator's approval")
+                decision = Decision(PENDING, approval_id=approval_id, message="waiting for an operator's approval",
+                                    arg_provenance=labels)
                 await self._record(claims, request, decision, events.HUMAN_APPROVAL_REQUESTED,
                                    {"blast_radius": blast_radius})
                 return decision
@@ -181,7 +190,8 @@ class Syscalls:
         existing = await self._store.pending_approval(agent_id, request.target, request.args_hash)
         return Decision(PENDING, approval_id=existing or "", message="waiting for an operator's approval")
 
-    async def _use_approval(self, claims: Claims, request: SyscallRequest, limits: dict[str, float]) -> Decision:
+    async def _use_approval(self, claims: Claims, request: SyscallRequest, limits: dict[str, float],
+                            labels: dict[str, str]) -> Decision:
         agent_id = agent_id_of(claims)
         try:
             approval_id = check_uuid(request.approval_id, "approval_id")
@@ -197,7 +207,8 @@ class Syscalls:
             if consumed:
                 await tx.insert_syscall(syscall_id, claims.session_id, agent_id, claims.jti, request.kind,
                                         request.target, request.args_hash, approval_id)
-                decision = Decision(ALLOW, approval_id=approval_id, syscall_id=syscall_id, limits=limits)
+                decision = Decision(ALLOW, approval_id=approval_id, syscall_id=syscall_id, limits=limits,
+                                    arg_provenance=labels)
                 await self._record(claims, request, decision)
                 return decision
         raise Refused("INSUFFICIENT_AUTHORITY", "approval was already used; approvals are single-use")
@@ -287,7 +298,7 @@ class Syscalls:
         async with self._store.transaction() as tx:
             for tool in tools:
                 reversible = await tx.upsert_tool(tool.name, tool.reversible, tool.blast_radius, tool.idempotent,
-                                                  tool.args_schema_json, tool.definition_hash)
+                                                  tool.args_schema_json, tool.definition_hash, tool.open_world)
                 if reversible != tool.reversible:
                     log.warning("tool stays irreversible; a registration cannot remove its approval gate",
                                 extra=log_fields(tool=tool.name))
@@ -317,14 +328,16 @@ class Syscalls:
             "syscall_id": decision.syscall_id,
             "reserved_usd": float(decision.reserved_usd),
             **({"limits": decision.limits} if decision.limits else {}),
+            **({"arg_labels": provenance.on_chain(decision.arg_provenance)} if decision.arg_provenance else {}),
             **request.requester(),
             **(extra or {}),
         }
         await self._audit.append(claims.session_id or events.SYSTEM_SESSION_ID, event_type, claims, payload)
 
-    async def _deny(self, claims: Claims, request: SyscallRequest, reason: str, message: str) -> Decision:
+    async def _deny(self, claims: Claims, request: SyscallRequest, reason: str, message: str,
+                    extra: dict[str, Any] | None = None) -> Decision:
         decision = Decision(DENY, reason=reason, message=message, approval_id=request.approval_id[:64])
-        await self._record(claims, request, decision)
+        await self._record(claims, request, decision, extra=extra)
         return decision
 
     async def _deny_unverified(self, request: SyscallRequest, reason: str, message: str) -> Decision:

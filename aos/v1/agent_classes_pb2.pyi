@@ -11,7 +11,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class AgentClass(_message.Message):
-    __slots__ = ("name", "backend", "model", "allowed_backends", "capabilities", "cost_ceiling_usd", "created_at", "max_agents", "max_depth", "sandbox_limits")
+    __slots__ = ("name", "backend", "model", "allowed_backends", "capabilities", "cost_ceiling_usd", "created_at", "max_agents", "max_depth", "sandbox_limits", "untrusted_args")
     class SandboxLimitsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -29,6 +29,7 @@ class AgentClass(_message.Message):
     MAX_AGENTS_FIELD_NUMBER: _ClassVar[int]
     MAX_DEPTH_FIELD_NUMBER: _ClassVar[int]
     SANDBOX_LIMITS_FIELD_NUMBER: _ClassVar[int]
+    UNTRUSTED_ARGS_FIELD_NUMBER: _ClassVar[int]
     name: str
     backend: str
     model: str
@@ -39,10 +40,11 @@ class AgentClass(_message.Message):
     max_agents: int
     max_depth: int
     sandbox_limits: _containers.ScalarMap[str, float]
-    def __init__(self, name: _Optional[str] = ..., backend: _Optional[str] = ..., model: _Optional[str] = ..., allowed_backends: _Optional[_Iterable[str]] = ..., capabilities: _Optional[_Iterable[str]] = ..., cost_ceiling_usd: _Optional[float] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_agents: _Optional[int] = ..., max_depth: _Optional[int] = ..., sandbox_limits: _Optional[_Mapping[str, float]] = ...) -> None: ...
+    untrusted_args: str
+    def __init__(self, name: _Optional[str] = ..., backend: _Optional[str] = ..., model: _Optional[str] = ..., allowed_backends: _Optional[_Iterable[str]] = ..., capabilities: _Optional[_Iterable[str]] = ..., cost_ceiling_usd: _Optional[float] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_agents: _Optional[int] = ..., max_depth: _Optional[int] = ..., sandbox_limits: _Optional[_Mapping[str, float]] = ..., untrusted_args: _Optional[str] = ...) -> None: ...
 
 class CreateAgentClassRequest(_message.Message):
-    __slots__ = ("name", "backend", "model", "allowed_backends", "capabilities", "cost_ceiling_usd", "max_agents", "max_depth", "sandbox_limits")
+    __slots__ = ("name", "backend", "model", "allowed_backends", "capabilities", "cost_ceiling_usd", "max_agents", "max_depth", "sandbox_limits", "untrusted_args")
     class SandboxLimitsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -59,6 +61,7 @@ class CreateAgentClassRequest(_message.Message):
     MAX_AGENTS_FIELD_NUMBER: _ClassVar[int]
     MAX_DEPTH_FIELD_NUMBER: _ClassVar[int]
     SANDBOX_LIMITS_FIELD_NUMBER: _ClassVar[int]
+    UNTRUSTED_ARGS_FIELD_NUMBER: _ClassVar[int]
     name: str
     backend: str
     model: str
@@ -68,7 +71,8 @@ class CreateAgentClassRequest(_message.Message):
     max_agents: int
     max_depth: int
     sandbox_limits: _containers.ScalarMap[str, float]
-    def __init__(self, name: _Optional[str] = ..., backend: _Optional[str] = ..., model: _Optional[str] = ..., allowed_backends: _Optional[_Iterable[str]] = ..., capabilities: _Optional[_Iterable[str]] = ..., cost_ceiling_usd: _Optional[float] = ..., max_agents: _Optional[int] = ..., max_depth: _Optional[int] = ..., sandbox_limits: _Optional[_Mapping[str, float]] = ...) -> None: ...
+    untrusted_args: str
+    def __init__(self, name: _Optional[str] = ..., backend: _Optional[str] = ..., model: _Optional[str] = ..., allowed_backends: _Optional[_Iterable[str]] = ..., capabilities: _Optional[_Iterable[str]] = ..., cost_ceiling_usd: _Optional[float] = ..., max_agents: _Optional[int] = ..., max_depth: _Optional[int] = ..., sandbox_limits: _Optional[_Mapping[str, float]] = ..., untrusted_args: _Optional[str] = ...) -> None: ...
 
 class CreateAgentClassResponse(_message.Message):
     __slots__ = ("agent_class",)

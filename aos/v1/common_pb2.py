@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x61os/v1/common.proto\x12\x06\x61os.v1\"6\n\x05\x41\x63tor\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x0f\n\x07subject\x18\x02 \x01(\t\x12\x0b\n\x03jti\x18\x03 \x01(\t\"/\n\x0c\x45rrorSummary\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"O\n\x0c\x45videnceItem\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x0c\n\x04tool\x18\x02 \x01(\t\x12\x11\n\targs_json\x18\x03 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x04 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x61os/v1/common.proto\x12\x06\x61os.v1\"6\n\x05\x41\x63tor\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x0f\n\x07subject\x18\x02 \x01(\t\x12\x0b\n\x03jti\x18\x03 \x01(\t\"/\n\x0c\x45rrorSummary\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"k\n\x0c\x45videnceItem\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x0c\n\x04tool\x18\x02 \x01(\t\x12\x11\n\targs_json\x18\x03 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x04 \x01(\t\x12\x1a\n\x12injection_patterns\x18\x05 \x03(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,5 +36,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ERRORSUMMARY']._serialized_start=87
   _globals['_ERRORSUMMARY']._serialized_end=134
   _globals['_EVIDENCEITEM']._serialized_start=136
-  _globals['_EVIDENCEITEM']._serialized_end=215
+  _globals['_EVIDENCEITEM']._serialized_end=243
 # @@protoc_insertion_point(module_scope)

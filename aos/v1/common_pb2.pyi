@@ -1,5 +1,7 @@
+from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable
 from typing import ClassVar as _ClassVar, Optional as _Optional
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -23,13 +25,15 @@ class ErrorSummary(_message.Message):
     def __init__(self, reason: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class EvidenceItem(_message.Message):
-    __slots__ = ("index", "tool", "args_json", "content")
+    __slots__ = ("index", "tool", "args_json", "content", "injection_patterns")
     INDEX_FIELD_NUMBER: _ClassVar[int]
     TOOL_FIELD_NUMBER: _ClassVar[int]
     ARGS_JSON_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
+    INJECTION_PATTERNS_FIELD_NUMBER: _ClassVar[int]
     index: int
     tool: str
     args_json: str
     content: str
-    def __init__(self, index: _Optional[int] = ..., tool: _Optional[str] = ..., args_json: _Optional[str] = ..., content: _Optional[str] = ...) -> None: ...
+    injection_patterns: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, index: _Optional[int] = ..., tool: _Optional[str] = ..., args_json: _Optional[str] = ..., content: _Optional[str] = ..., injection_patterns: _Optional[_Iterable[str]] = ...) -> None: ...

@@ -34,7 +34,7 @@ DECISION_PENDING: Decision
 DECISION_DENY: Decision
 
 class AuthorizeRequest(_message.Message):
-    __slots__ = ("token", "kind", "target", "agent_id", "args_canonical", "args_hash", "model", "max_input_tokens", "max_output_tokens", "approval_id", "evidence", "invoked_by", "invoked_by_jti", "definition_hash", "limits")
+    __slots__ = ("token", "kind", "target", "agent_id", "args_canonical", "args_hash", "model", "max_input_tokens", "max_output_tokens", "approval_id", "evidence", "invoked_by", "invoked_by_jti", "definition_hash", "limits", "arg_provenance")
     class LimitsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -42,6 +42,13 @@ class AuthorizeRequest(_message.Message):
         key: str
         value: float
         def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    class ArgProvenanceEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     TARGET_FIELD_NUMBER: _ClassVar[int]
@@ -57,6 +64,7 @@ class AuthorizeRequest(_message.Message):
     INVOKED_BY_JTI_FIELD_NUMBER: _ClassVar[int]
     DEFINITION_HASH_FIELD_NUMBER: _ClassVar[int]
     LIMITS_FIELD_NUMBER: _ClassVar[int]
+    ARG_PROVENANCE_FIELD_NUMBER: _ClassVar[int]
     token: str
     kind: SyscallKind
     target: str
@@ -72,7 +80,8 @@ class AuthorizeRequest(_message.Message):
     invoked_by_jti: str
     definition_hash: str
     limits: _containers.ScalarMap[str, float]
-    def __init__(self, token: _Optional[str] = ..., kind: _Optional[_Union[SyscallKind, str]] = ..., target: _Optional[str] = ..., agent_id: _Optional[str] = ..., args_canonical: _Optional[str] = ..., args_hash: _Optional[str] = ..., model: _Optional[str] = ..., max_input_tokens: _Optional[int] = ..., max_output_tokens: _Optional[int] = ..., approval_id: _Optional[str] = ..., evidence: _Optional[_Iterable[_Union[_common_pb2.EvidenceItem, _Mapping]]] = ..., invoked_by: _Optional[str] = ..., invoked_by_jti: _Optional[str] = ..., definition_hash: _Optional[str] = ..., limits: _Optional[_Mapping[str, float]] = ...) -> None: ...
+    arg_provenance: _containers.ScalarMap[str, str]
+    def __init__(self, token: _Optional[str] = ..., kind: _Optional[_Union[SyscallKind, str]] = ..., target: _Optional[str] = ..., agent_id: _Optional[str] = ..., args_canonical: _Optional[str] = ..., args_hash: _Optional[str] = ..., model: _Optional[str] = ..., max_input_tokens: _Optional[int] = ..., max_output_tokens: _Optional[int] = ..., approval_id: _Optional[str] = ..., evidence: _Optional[_Iterable[_Union[_common_pb2.EvidenceItem, _Mapping]]] = ..., invoked_by: _Optional[str] = ..., invoked_by_jti: _Optional[str] = ..., definition_hash: _Optional[str] = ..., limits: _Optional[_Mapping[str, float]] = ..., arg_provenance: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class AuthorizeResponse(_message.Message):
     __slots__ = ("decision", "reason", "message", "approval_id", "syscall_id", "reserved_usd", "limits")
@@ -212,20 +221,22 @@ class RetireAgentTokensResponse(_message.Message):
     def __init__(self, revoked_count: _Optional[int] = ...) -> None: ...
 
 class ToolSpec(_message.Message):
-    __slots__ = ("name", "reversible", "blast_radius", "idempotent", "args_schema_json", "definition_hash")
+    __slots__ = ("name", "reversible", "blast_radius", "idempotent", "args_schema_json", "definition_hash", "open_world")
     NAME_FIELD_NUMBER: _ClassVar[int]
     REVERSIBLE_FIELD_NUMBER: _ClassVar[int]
     BLAST_RADIUS_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENT_FIELD_NUMBER: _ClassVar[int]
     ARGS_SCHEMA_JSON_FIELD_NUMBER: _ClassVar[int]
     DEFINITION_HASH_FIELD_NUMBER: _ClassVar[int]
+    OPEN_WORLD_FIELD_NUMBER: _ClassVar[int]
     name: str
     reversible: bool
     blast_radius: str
     idempotent: bool
     args_schema_json: str
     definition_hash: str
-    def __init__(self, name: _Optional[str] = ..., reversible: _Optional[bool] = ..., blast_radius: _Optional[str] = ..., idempotent: _Optional[bool] = ..., args_schema_json: _Optional[str] = ..., definition_hash: _Optional[str] = ...) -> None: ...
+    open_world: bool
+    def __init__(self, name: _Optional[str] = ..., reversible: _Optional[bool] = ..., blast_radius: _Optional[str] = ..., idempotent: _Optional[bool] = ..., args_schema_json: _Optional[str] = ..., definition_hash: _Optional[str] = ..., open_world: _Optional[bool] = ...) -> None: ...
 
 class RegisterToolsRequest(_message.Message):
     __slots__ = ("tools",)

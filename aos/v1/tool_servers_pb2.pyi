@@ -11,17 +11,19 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ToolOverride(_message.Message):
-    __slots__ = ("reversible", "blast_radius", "idempotent")
+    __slots__ = ("reversible", "blast_radius", "idempotent", "open_world")
     REVERSIBLE_FIELD_NUMBER: _ClassVar[int]
     BLAST_RADIUS_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENT_FIELD_NUMBER: _ClassVar[int]
+    OPEN_WORLD_FIELD_NUMBER: _ClassVar[int]
     reversible: bool
     blast_radius: str
     idempotent: bool
-    def __init__(self, reversible: _Optional[bool] = ..., blast_radius: _Optional[str] = ..., idempotent: _Optional[bool] = ...) -> None: ...
+    open_world: bool
+    def __init__(self, reversible: _Optional[bool] = ..., blast_radius: _Optional[str] = ..., idempotent: _Optional[bool] = ..., open_world: _Optional[bool] = ...) -> None: ...
 
 class McpTool(_message.Message):
-    __slots__ = ("name", "description", "input_schema", "annotations", "reversible", "blast_radius", "idempotent", "definition_hash", "findings", "status", "approved_description", "approved_input_schema", "approved_definition_hash")
+    __slots__ = ("name", "description", "input_schema", "annotations", "reversible", "blast_radius", "idempotent", "definition_hash", "findings", "status", "approved_description", "approved_input_schema", "approved_definition_hash", "open_world")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     INPUT_SCHEMA_FIELD_NUMBER: _ClassVar[int]
@@ -35,6 +37,7 @@ class McpTool(_message.Message):
     APPROVED_DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     APPROVED_INPUT_SCHEMA_FIELD_NUMBER: _ClassVar[int]
     APPROVED_DEFINITION_HASH_FIELD_NUMBER: _ClassVar[int]
+    OPEN_WORLD_FIELD_NUMBER: _ClassVar[int]
     name: str
     description: str
     input_schema: str
@@ -48,7 +51,8 @@ class McpTool(_message.Message):
     approved_description: str
     approved_input_schema: str
     approved_definition_hash: str
-    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., input_schema: _Optional[str] = ..., annotations: _Optional[str] = ..., reversible: _Optional[bool] = ..., blast_radius: _Optional[str] = ..., idempotent: _Optional[bool] = ..., definition_hash: _Optional[str] = ..., findings: _Optional[_Iterable[str]] = ..., status: _Optional[str] = ..., approved_description: _Optional[str] = ..., approved_input_schema: _Optional[str] = ..., approved_definition_hash: _Optional[str] = ...) -> None: ...
+    open_world: bool
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., input_schema: _Optional[str] = ..., annotations: _Optional[str] = ..., reversible: _Optional[bool] = ..., blast_radius: _Optional[str] = ..., idempotent: _Optional[bool] = ..., definition_hash: _Optional[str] = ..., findings: _Optional[_Iterable[str]] = ..., status: _Optional[str] = ..., approved_description: _Optional[str] = ..., approved_input_schema: _Optional[str] = ..., approved_definition_hash: _Optional[str] = ..., open_world: _Optional[bool] = ...) -> None: ...
 
 class ToolServer(_message.Message):
     __slots__ = ("name", "transport", "state", "tools", "definitions_hash", "pending_definitions_hash", "command", "url", "env_names", "header_names", "failures", "last_error", "created_by", "created_at", "overrides")

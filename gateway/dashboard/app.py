@@ -9,6 +9,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.templating import Jinja2Templates
 
+from aos_common import provenance
 from aos_common.tls import ServiceTls
 from gateway.body_limit import BodyLimit
 from gateway.dashboard import present
@@ -40,6 +41,7 @@ def _templates() -> Jinja2Templates:
     })
     env.tests["with_invisible"] = present.has_invisible
     env.globals["args_hash_matches"] = present.args_hash_matches
+    env.globals["arg_sources"] = provenance.arg_sources
     return Jinja2Templates(env=env)
 
 

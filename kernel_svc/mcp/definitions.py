@@ -107,6 +107,7 @@ class Override:
     reversible: bool | None = None
     blast_radius: str | None = None
     idempotent: bool | None = None
+    open_world: bool | None = None
 
     def __post_init__(self) -> None:
         if self.blast_radius is not None and self.blast_radius not in BLAST_RADII:
@@ -114,11 +115,12 @@ class Override:
 
     def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in (("reversible", self.reversible), ("blast_radius", self.blast_radius),
-                                  ("idempotent", self.idempotent)) if v is not None}
+                                  ("idempotent", self.idempotent), ("open_world", self.open_world)) if v is not None}
 
     @classmethod
     def from_json(cls, value: Mapping[str, Any]) -> Override:
-        return cls(value.get("reversible"), value.get("blast_radius"), value.get("idempotent"))
+        return cls(value.get("reversible"), value.get("blast_radius"), value.get("idempotent"),
+                   value.get("open_world"))
 
 
 @dataclass(frozen=True)
@@ -126,23 +128,28 @@ class Safety:
     reversible: bool
     blast_radius: str
     idempotent: bool
+    # Reaches outside the runtime: a consequential tool for the provenance rule.
+    open_world: bool = True
 
 
 def effective_safety(annotations: Mapping[str, Any], override: Override | None = None) -> Safety:
     """The table in docs/TOOL_SERVERS.md: read-only tools run freely (blast radius
     low, idempotent if the server also says so); everything else waits for an
     approval bound to its args (reversible=False, blast radius high) and runs at
-    most once. An operator override replaces any of the three."""
+    most once. A tool is open-world unless it says `openWorldHint: false` (MCP's
+    default is true). An operator override replaces any of the four."""
     read_only = annotations.get("readOnlyHint") is True
     reversible = read_only
     idempotent = read_only and annotations.get("idempotentHint") is True
+    open_world = annotations.get("openWorldHint") is not False
     if override is not None:
         reversible = override.reversible if override.reversible is not None else reversible
         idempotent = override.idempotent if override.idempotent is not None else idempotent
+        open_world = override.open_world if override.open_world is not None else open_world
         blast_radius = override.blast_radius or ("low" if reversible else "high")
     else:
         blast_radius = "low" if reversible else "high"
-    return Safety(reversible, blast_radius, idempotent)
+    return Safety(reversible, blast_radius, idempotent, open_world)
 
 
 def _strings(value: Any) -> list[str]:

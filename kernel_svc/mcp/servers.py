@@ -295,6 +295,7 @@ class ToolServers:
             reversible=safety.reversible,
             blast_radius=safety.blast_radius,
             idempotent=safety.idempotent,
+            open_world=safety.open_world,
             run=run,
             presented_definition=lambda: self.presented_hash(server, definition.name),
             definition_hash=definition.hash,

@@ -14,7 +14,7 @@ from kernel_svc.tools.registry import Tool
 def tool_spec(tool: Tool) -> policy_pb.ToolSpec:
     return policy_pb.ToolSpec(name=tool.name, reversible=tool.reversible, blast_radius=tool.blast_radius,
                               idempotent=tool.idempotent, args_schema_json=tool.args_schema_json,
-                              definition_hash=tool.definition_hash)
+                              definition_hash=tool.definition_hash, open_world=tool.open_world)
 
 
 async def declare(policy: policy_grpc.PolicyServiceStub, tools: Iterable[Tool], timeout_s: float = 5.0) -> int:

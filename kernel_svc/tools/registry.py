@@ -63,6 +63,9 @@ class Tool:
     # Sandboxed tools: the resource limits a call with these arguments asks for;
     # policy lowers them to the agent class's ceilings (aos_common/resource_limits.py).
     limits: Callable[[Mapping[str, Any]], dict[str, float]] | None = field(default=None, repr=False, compare=False)
+    # Reaches outside the runtime (MCP openWorldHint): policy's provenance rule
+    # then applies to it even when it is reversible.
+    open_world: bool = False
     _validator: Any = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

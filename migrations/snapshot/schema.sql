@@ -210,6 +210,7 @@ CREATE TABLE policy.agent_classes (
     max_agents integer,
     max_depth integer,
     sandbox_limits jsonb DEFAULT '{}'::jsonb NOT NULL,
+    untrusted_args text DEFAULT 'approve'::text NOT NULL,
     CONSTRAINT agent_classes_allowed_backends_check CHECK ((cardinality(allowed_backends) > 0)),
     CONSTRAINT agent_classes_backend_check CHECK ((backend = ANY (ARRAY['anthropic'::text, 'openai'::text, 'ollama'::text]))),
     CONSTRAINT agent_classes_capabilities_check CHECK ((cardinality(capabilities) > 0)),
@@ -218,7 +219,8 @@ CREATE TABLE policy.agent_classes (
     CONSTRAINT agent_classes_max_agents_check CHECK ((max_agents > 0)),
     CONSTRAINT agent_classes_max_depth_check CHECK ((max_depth > 0)),
     CONSTRAINT agent_classes_name_check CHECK ((name ~ '^[a-z][a-z0-9_.-]{0,63}$'::text)),
-    CONSTRAINT agent_classes_sandbox_limits_check CHECK ((jsonb_typeof(sandbox_limits) = 'object'::text))
+    CONSTRAINT agent_classes_sandbox_limits_check CHECK ((jsonb_typeof(sandbox_limits) = 'object'::text)),
+    CONSTRAINT agent_classes_untrusted_args_check CHECK ((untrusted_args = ANY (ARRAY['allow'::text, 'approve'::text, 'deny'::text])))
 );
 
 CREATE TABLE policy.approvals (
@@ -241,6 +243,8 @@ CREATE TABLE policy.approvals (
     expires_at timestamp with time zone NOT NULL,
     consumed_at timestamp with time zone,
     consumed_syscall_id uuid,
+    arg_provenance jsonb DEFAULT '{}'::jsonb NOT NULL,
+    CONSTRAINT approvals_arg_provenance_check CHECK ((jsonb_typeof(arg_provenance) = 'object'::text)),
     CONSTRAINT approvals_args_hash_check CHECK ((args_hash ~ '^[0-9a-f]{64}$'::text)),
     CONSTRAINT approvals_state_check CHECK ((state = ANY (ARRAY['pending'::text, 'approved'::text, 'denied'::text, 'expired'::text, 'consumed'::text])))
 );
@@ -321,6 +325,7 @@ CREATE TABLE policy.tools (
     registered_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     definition_hash text DEFAULT ''::text NOT NULL,
+    open_world boolean DEFAULT false NOT NULL,
     CONSTRAINT tools_blast_radius_check CHECK ((blast_radius = ANY (ARRAY['low'::text, 'medium'::text, 'high'::text])))
 );
 
@@ -525,3 +530,5 @@ GRANT UPDATE(args_schema_json) ON TABLE policy.tools TO aos_policy;
 GRANT UPDATE(updated_at) ON TABLE policy.tools TO aos_policy;
 
 GRANT UPDATE(definition_hash) ON TABLE policy.tools TO aos_policy;
+
+GRANT UPDATE(open_world) ON TABLE policy.tools TO aos_policy;

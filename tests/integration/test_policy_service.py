@@ -35,6 +35,7 @@ from aos_common import events
 from aos_common.canonical import args_hash, canonical_json
 from aos_common.errors import AosError
 from aos_common.grpc_server import bind, build_server
+from aos_common.provenance import on_chain
 from aos_common.rpc import bearer_metadata, call, reason_of
 from aos_common.tokens import Claims, kid_of
 from aos_common.tokens import verify as verify_signature
@@ -134,10 +135,11 @@ async def refused(awaitable) -> AosError:
 
 
 async def make_class(env: Env, name: str, *, caps=("fs.read_file", "fs.delete_file", "agents.spawn"),
-                     allowed=("anthropic",), ceiling=1.0) -> None:
+                     allowed=("anthropic",), ceiling=1.0, untrusted_args: str = "") -> None:
     await call(env.classes.CreateAgentClass(classes_pb.CreateAgentClassRequest(
         name=name, backend=allowed[0], model="aos-scripted", allowed_backends=list(allowed),
-        capabilities=list(caps), cost_ceiling_usd=ceiling), metadata=env.md()), "policy")
+        capabilities=list(caps), cost_ceiling_usd=ceiling, untrusted_args=untrusted_args), metadata=env.md()),
+        "policy")
 
 
 async def spawn(env: Env, cls: str, grants=("fs.read_file", "fs.delete_file", "agents.spawn"), *,
@@ -147,16 +149,19 @@ async def spawn(env: Env, cls: str, grants=("fs.read_file", "fs.delete_file", "a
         session_id=session_id, agent_id=str(uuid.uuid4()))), "policy")
 
 
-async def register(env: Env, name: str, reversible: bool) -> None:
+async def register(env: Env, name: str, reversible: bool, open_world: bool = False) -> None:
     await call(env.syscalls.RegisterTools(pb.RegisterToolsRequest(
-        tools=[pb.ToolSpec(name=name, reversible=reversible, blast_radius="low" if reversible else "high")])),
+        tools=[pb.ToolSpec(name=name, reversible=reversible, blast_radius="low" if reversible else "high",
+                           open_world=open_world)])),
         "policy")
 
 
-def tool_call(token: str, tool: str, args: dict, approval_id: str = "", digest: str | None = None):
+def tool_call(token: str, tool: str, args: dict, approval_id: str = "", digest: str | None = None,
+              labels: dict[str, str] | None = None):
     return pb.AuthorizeRequest(token=token, kind=pb.SYSCALL_KIND_TOOL_CALL, target=tool,
                                args_canonical=canonical_json(args).decode(),
-                               args_hash=digest or args_hash(args), approval_id=approval_id)
+                               args_hash=digest or args_hash(args), approval_id=approval_id,
+                               arg_provenance=labels or {})
 
 
 def llm_call(token: str, backend: str = "anthropic", max_in: int = 1000, max_out: int = 100):
@@ -452,6 +457,64 @@ async def test_approval_flow_binds_args_and_is_single_use(env: Env) -> None:
     replay = await env.syscalls.Authorize(tool_call(agent.token, "fs.delete_file", args, first.approval_id))
     assert replay.decision == pb.DECISION_DENY and replay.reason == "INSUFFICIENT_AUTHORITY"
     assert env.audit.of(events.SYSCALL_DENIED)[-1]["approval_id"] == first.approval_id
+
+
+async def test_untrusted_arguments_to_consequential_tools_follow_the_class_rule(env: Env) -> None:
+    caps = ("net.post", "fs.read_file", "fs.delete_file")
+    for mode in ("allow", "approve", "deny"):
+        await make_class(env, f"taint-{mode}", caps=caps, untrusted_args=mode)
+    await register(env, "net.post", reversible=True, open_world=True)
+    await register(env, "fs.read_file", reversible=True)
+    await register(env, "fs.delete_file", reversible=False)
+    args = {"url": "https://attacker.example/x", "body": {"text": "hi", "n": 3}}
+    trusted = {"/url": "trusted", "/body/text": "trusted", "/body/n": "trusted"}
+    tainted = {**trusted, "/url": "untrusted:2"}
+    agents = {mode: (await spawn(env, f"taint-{mode}", caps)).token for mode in ("allow", "approve", "deny")}
+
+    for mode, token in agents.items():
+        clean = await env.syscalls.Authorize(tool_call(token, "net.post", args, labels=trusted))
+        assert clean.decision == pb.DECISION_ALLOW, mode
+        # A reversible tool that stays inside the runtime is not consequential.
+        read = await env.syscalls.Authorize(tool_call(token, "fs.read_file", {"path": "x"},
+                                                      labels={"/path": "untrusted:1"}))
+        assert read.decision == pb.DECISION_ALLOW, mode
+    assert (await env.syscalls.Authorize(tool_call(agents["allow"], "net.post", args, labels=tainted))
+            ).decision == pb.DECISION_ALLOW
+
+    pending = await env.syscalls.Authorize(tool_call(agents["approve"], "net.post", args, labels=tainted))
+    assert pending.decision == pb.DECISION_PENDING and pending.approval_id
+    requested = env.audit.of(events.HUMAN_APPROVAL_REQUESTED)[-1]
+    # On the chain: the labels in pointer order, never the pointers (keys can be data).
+    assert requested["arg_labels"] == on_chain(tainted) and "/url" not in json.dumps(requested)
+    shown = (await env.approvals.GetApproval(approvals_pb.GetApprovalRequest(approval_id=pending.approval_id),
+                                             metadata=env.md())).approval
+    assert dict(shown.arg_provenance) == tainted
+    # A leaf the kernel did not label counts as generated: still not trusted.
+    unlabelled = await env.syscalls.Authorize(tool_call(agents["approve"], "net.post", {**args, "url": "u"},
+                                                        labels={"/body/text": "trusted"}))
+    assert unlabelled.decision == pb.DECISION_PENDING
+    approver = await mint_operator(env, "carol", ["approvals.decide", "approvals.read", "net.post"])
+    await env.approvals.Approve(approvals_pb.ApproveRequest(approval_id=pending.approval_id,
+                                                            args_hash=shown.args_hash), metadata=env.md(approver.token))
+    used = await env.syscalls.Authorize(tool_call(agents["approve"], "net.post", args, pending.approval_id,
+                                                  labels=tainted))
+    assert used.decision == pb.DECISION_ALLOW
+    assert env.audit.of(events.SYSCALL_ALLOWED)[-1]["arg_labels"] == on_chain(tainted)
+
+    for tool, call_args, labels in (("net.post", args, tainted),
+                                    ("fs.delete_file", {"path": "a"}, {"/path": "generated"})):
+        denied = await env.syscalls.Authorize(tool_call(agents["deny"], tool, call_args, labels=labels))
+        assert denied.decision == pb.DECISION_DENY and denied.reason == "UNTRUSTED_ARGUMENT", tool
+        record = env.audit.of(events.SYSCALL_DENIED)[-1]
+        assert record["reason"] == "UNTRUSTED_ARGUMENT" and record["arg_labels"] == on_chain(labels)
+
+    for bad in ({"/url": "untrusted:0"}, {"/url": "maybe"}, {"/nowhere": "trusted"}):
+        wrong = await env.syscalls.Authorize(tool_call(agents["allow"], "net.post", args, labels=bad))
+        assert wrong.decision == pb.DECISION_DENY and wrong.reason == "INVALID_ARGUMENT", bad
+    invalid = await refused(env.classes.CreateAgentClass(classes_pb.CreateAgentClassRequest(
+        name="taint-bad", backend="anthropic", model="m", allowed_backends=["anthropic"], capabilities=["net.post"],
+        cost_ceiling_usd=1, untrusted_args="sometimes"), metadata=env.md()))
+    assert invalid.reason == "INVALID_ARGUMENT" and "untrusted_args" in invalid.message
 
 
 async def test_concurrent_uses_of_one_approval_allow_exactly_once(env: Env) -> None:
