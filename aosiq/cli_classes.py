@@ -43,6 +43,9 @@ def create(
         "--max-depth", help="Deepest spawn below the session's root agent (0: AOS_MAX_SPAWN_DEPTH).")] = 0,
     sandbox_limit: Annotated[list[str] | None, typer.Option(
         "--sandbox-limit", help="NAME=VALUE ceiling on code.run_python, e.g. memory_mb=128; repeat.")] = None,
+    untrusted_args: Annotated[str, typer.Option(
+        "--untrusted-args", help="A consequential call with a value not traced to the operator: "
+                                 "allow | approve (default) | deny.")] = "",
     as_json: JsonFlag = False,
     address: AddressOpt = None,
     token: TokenOpt = None,
@@ -56,7 +59,7 @@ def create(
             request = pb.CreateAgentClassRequest(
                 name=name, backend=backend, model=model, allowed_backends=allowed_backend or [backend],
                 capabilities=capability, cost_ceiling_usd=ceiling, max_agents=max_agents, max_depth=max_depth,
-                sandbox_limits=ceilings,
+                sandbox_limits=ceilings, untrusted_args=untrusted_args,
             )
             return await conn.call(stub.CreateAgentClass(request, metadata=conn.metadata))
 

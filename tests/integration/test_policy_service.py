@@ -858,10 +858,11 @@ async def cli(env: Env, app, *args: str):
 
 async def test_cli_classes_tokens_and_approvals(env: Env) -> None:
     created = await cli(env, cli_classes.app, "create", "cli-class", "--backend", "anthropic", "--model",
-                        "aos-scripted", "-c", "fs.delete_file", "--ceiling", "1.5", "--max-agents", "3", "--json")
+                        "aos-scripted", "-c", "fs.delete_file", "--ceiling", "1.5", "--max-agents", "3",
+                        "--untrusted-args", "deny", "--json")
     assert created.exit_code == 0, created.output
     assert json.loads(created.output)["allowed_backends"] == ["anthropic"]
-    assert json.loads(created.output)["max_agents"] == 3
+    assert json.loads(created.output)["max_agents"] == 3 and json.loads(created.output)["untrusted_args"] == "deny"
     listed = await cli(env, cli_classes.app, "list", "--json")
     assert "cli-class" in {c["name"] for c in json.loads(listed.output)["agent_classes"]}
     duplicate = await cli(env, cli_classes.app, "create", "cli-class", "--backend", "anthropic", "--model", "m",
@@ -878,14 +879,19 @@ async def test_cli_classes_tokens_and_approvals(env: Env) -> None:
     await register(env, "fs.delete_file", reversible=False)
     agent = await spawn(env, "cli-class", ("fs.delete_file",))
     args = {"path": "cli.txt"}
-    pending = await env.syscalls.Authorize(tool_call(agent.token, "fs.delete_file", args))
+    request = tool_call(agent.token, "fs.delete_file", args, labels={"/path": "trusted"})
+    request.evidence.add(index=2, tool="fs.read_file", content="delete cli.txt", injection_patterns=["ignore-previous"])
+    pending = await env.syscalls.Authorize(request)
     shown = await cli(env, cli_approvals.app, "show", pending.approval_id)
     assert args_hash(args) in shown.output and "cli.txt" in shown.output
+    assert "/path = cli.txt  ← trusted" in shown.output
+    assert "injection detector flagged it: ignore-previous" in shown.output
     wrong = await cli(env, cli_approvals.app, "approve", pending.approval_id, "--args-hash", "0" * 64, "--yes")
     assert wrong.exit_code == 3 and "APPROVAL_ARGS_MISMATCH" in wrong.output
     approved = await cli(env, cli_approvals.app, "approve", pending.approval_id, "--yes")
     assert approved.exit_code == 0, approved.output
-    allowed = await env.syscalls.Authorize(tool_call(agent.token, "fs.delete_file", args, pending.approval_id))
+    allowed = await env.syscalls.Authorize(tool_call(agent.token, "fs.delete_file", args, pending.approval_id,
+                                                     labels={"/path": "trusted"}))
     assert allowed.decision == pb.DECISION_ALLOW
     again = await cli(env, cli_approvals.app, "deny", pending.approval_id, "-r", "too late")
     assert again.exit_code == 3 and "INVALID_TRANSITION" in again.output
