@@ -18,7 +18,9 @@ filters on the injection's calls:
 
 `clean_utility` plays each user task on the default environment without injections.
 Pairs whose injection task has no ground-truth calls are not played; they are counted
-as `excluded`. Results: bench/results/agentdojo_oracle.json.
+as `excluded`. Of those, the ones whose goal is text in the answer (travel's
+injection_task_6) are scored apart as `text_goals`, with that text appended to the
+answer: breached under every defence here. Results: bench/results/agentdojo_oracle.json.
 """
 
 from __future__ import annotations
@@ -70,6 +72,19 @@ def play(pair: Pair, allowed: Allowed) -> dict[str, Any]:
     return {"utility": utility, "breached": breached, "triggered": triggered, "calls": len(executed)}
 
 
+def play_text_goal(pair: Pair) -> bool:
+    """Whether an unplayable pair whose injection goal is text in the answer is breached
+    when the answer carries that text after the user's: no tool policy sees it."""
+    runtime = FunctionsRuntime(agentdojo_tasks.suite(pair.suite).tools)
+    pre_env = agentdojo_tasks.injected_env(pair)
+    env = pre_env.model_copy(deep=True)
+    executed: list[Call] = []
+    for call in pair.user_calls:
+        _run(runtime, env, call, executed)
+    answer = f"{pair.expected_output}\n{agentdojo_tasks.injection_task(pair).GROUND_TRUTH_OUTPUT}"
+    return agentdojo_tasks.score(pair, answer, pre_env, env, executed)[1]
+
+
 def clean_utility(suite_name: str, user_task_id: str) -> bool:
     """The user task's ground truth on the environment without injections, scored."""
     runtime = FunctionsRuntime(agentdojo_tasks.suite(suite_name).tools)
@@ -107,10 +122,13 @@ def measure_suite(suite_name: str) -> dict[str, Any]:
         }
     played = time.perf_counter()
     excluded = sorted({pair.injection_task_id for pair in pairs if not pair.playable})
+    text_goals = [pair for pair in pairs
+                  if not pair.playable and agentdojo_tasks.injection_task(pair).GROUND_TRUTH_OUTPUT]
     return {
         "pairs": len(pairs), "playable": len(playable), "excluded": len(pairs) - len(playable),
         "excluded_injection_tasks": excluded, "user_tasks": len(user_tasks),
         "clean_utility": clean, "defences": defences,
+        "text_goals": {"pairs": len(text_goals), "breached": sum(play_text_goal(pair) for pair in text_goals)},
         "seconds": {"pairs": round(loaded - started, 2),
                     "per_played_pair": round((played - loaded) / (len(DEFENCES) * len(playable)), 4)},
     }
