@@ -96,7 +96,7 @@ class SuiteState:
         result, error_text = self.runtime.run_function(env, name, args)
         _write_atomically(env_file, agentdojo_tasks.env_to_json(env))
         with open(self.state_dir / "calls.jsonl", "a") as log:
-            log.write(json.dumps({"function": name, "args": args, "error": error_text}, default=str) + "\n")
+            log.write(json.dumps({"function": name, "args": args, "error": error_text}) + "\n")
         if error_text is not None:
             return _error(error_text)
         return types.CallToolResult(content=[types.TextContent(type="text", text=tool_result_to_str(result))])

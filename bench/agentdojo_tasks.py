@@ -62,18 +62,16 @@ class Pair:
     suite: str
     user_task_id: str
     injection_task_id: str
-    injections: dict[str, str]
-    prompt: str
-    user_calls: tuple[Call, ...]
-    expected_output: str
+    injections: dict[str, str]  # injection vector -> text placed there
+    prompt: str  # the user task's PROMPT
+    user_calls: tuple[Call, ...]  # the user task's ground truth on the injected environment
+    expected_output: str  # its GROUND_TRUTH_OUTPUT ('' if none): text the answer should contain
+    # The injection task's ground truth, on the environment as the run starts (AgentDojo
+    # checks security against that environment, so a plan made mid-run can miss it).
     injection_calls: tuple[Call, ...]
-    trigger: str
+    trigger: str  # raw text by which a tool result shows the injection
     playable: bool
     reason: str = ""
-
-    @property
-    def key(self) -> tuple[str, str, str]:
-        return self.suite, self.user_task_id, self.injection_task_id
 
 
 def suite(name: str) -> TaskSuite:
