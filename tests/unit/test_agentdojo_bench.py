@@ -86,7 +86,9 @@ def _banking_pair(injection_task_id: str = "injection_task_0") -> agentdojo_task
 @pytest.mark.parametrize("suite_name", agentdojo_tasks.SUITES)
 def test_environments_survive_json(suite_name: str) -> None:
     env = agentdojo_tasks.clean_env(suite_name, "user_task_0")
-    assert agentdojo_tasks.env_from_json(suite_name, agentdojo_tasks.env_to_json(env)) == env
+    text = agentdojo_tasks.env_to_json(env)
+    assert agentdojo_tasks.env_from_json(suite_name, text) == env
+    assert agentdojo_tasks.TRIGGER not in text  # only an injection shows it
 
 
 def test_a_pair_carries_what_the_harness_needs() -> None:
