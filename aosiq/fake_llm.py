@@ -40,6 +40,10 @@ _WAIT = re.compile(r"^wait\s+(\S+)$")
 _USAGE = re.compile(r"^usage\s+(\S+)$")
 _STEP = re.compile(r"^(\d+)\.\s*(\S+)\s*(.*)$")
 _CALL = re.compile(r"^(\S+)\s*(.*)$")
+# A task may name a plan a harness registered (`PUT /_fake/plans`) instead of carrying it,
+# so that its values are not in the task text the runtime trusts.
+_PLAN_REF = re.compile(r"\[plan-ref ([A-Za-z0-9_.-]{1,64})\]")
+MAX_PLANS = 100_000
 
 
 class PlanError(ValueError):
@@ -144,6 +148,15 @@ def choose_step(task: str, tool_results: int) -> Step:
     except PlanError as exc:
         return Step(kind="answer", text=f"I cannot follow the plan: {exc}")
     return step_for(plan, tool_results)
+
+
+def with_registered_plan(convo: Conversation, plans: dict[str, str]) -> Conversation:
+    """The conversation as if its task carried the plan its `[plan-ref ID]` names
+    (the registered text first, then the task itself); unchanged without one."""
+    ref = _PLAN_REF.search(convo.task)
+    if ref is None or ref.group(1) not in plans:
+        return convo
+    return replace(convo, task=f"{plans[ref.group(1)]}\n\n{convo.task}")
 
 
 def next_step(convo: Conversation, rules: tuple[compromised.Rule, ...] = ()) -> Step:
@@ -368,6 +381,7 @@ def create_app() -> Starlette:
     """The scripted LLM as an ASGI app, with its own empty request log."""
     log: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_LIMIT)
     rules: list[tuple[compromised.Rule, ...]] = [()]
+    plans: dict[str, str] = {}
 
     def endpoint(backend: _Backend) -> Callable[[Request], Awaitable[JSONResponse]]:
         async def handle(request: Request) -> JSONResponse:
@@ -384,7 +398,7 @@ def create_app() -> Starlette:
             if body.get("stream"):
                 return backend.error(400, "the scripted LLM does not stream; send stream=false")
             convo = backend.read(body)
-            step = next_step(convo, rules[0])
+            step = next_step(with_registered_plan(convo, plans), rules[0])
             if step.delay_s:
                 await asyncio.sleep(step.delay_s)
             return JSONResponse(backend.reply(body, step, convo))
@@ -405,6 +419,27 @@ def create_app() -> Starlette:
             return JSONResponse({"error": str(exc)}, status_code=400)
         return JSONResponse({"rules": len(rules[0])})
 
+    async def put_plans(request: Request) -> JSONResponse:
+        try:
+            body = json.loads(await request.body())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        given = body.get("plans") if isinstance(body, dict) else None
+        if not isinstance(given, dict) or not all(
+            isinstance(k, str) and _PLAN_REF.fullmatch(f"[plan-ref {k}]") and isinstance(v, str)
+            for k, v in given.items()
+        ):
+            return JSONResponse({"error": 'the body must be {"plans": {"<id>": "<task text with a plan>"}}'},
+                                status_code=400)
+        if len(plans) + len(given) > MAX_PLANS:
+            return JSONResponse({"error": f"at most {MAX_PLANS} plans"}, status_code=400)
+        plans.update(given)
+        return JSONResponse({"plans": len(plans)})
+
+    async def clear_plans(_: Request) -> JSONResponse:
+        plans.clear()
+        return JSONResponse({"plans": 0})
+
     async def clear_compromise(_: Request) -> JSONResponse:
         rules[0] = ()
         return JSONResponse({"rules": 0})
@@ -422,6 +457,8 @@ def create_app() -> Starlette:
             Route("/_fake/requests", clear_requests, methods=["DELETE"]),
             Route("/_fake/compromise", put_compromise, methods=["PUT"]),
             Route("/_fake/compromise", clear_compromise, methods=["DELETE"]),
+            Route("/_fake/plans", put_plans, methods=["PUT"]),
+            Route("/_fake/plans", clear_plans, methods=["DELETE"]),
             Route("/healthz", healthz, methods=["GET"]),
         ]
     )

@@ -16,7 +16,9 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e '.[dev]'
+# The bench extra too: the containment slice (tests/integration/test_containment_slice.py)
+# plays AgentDojo's suites, which ship in its agentdojo package.
+.venv/bin/python -m pip install --quiet -e '.[dev,bench]'
 
 # The dashboard's browser tests drive Debian's chromium (never a downloaded browser).
 if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then

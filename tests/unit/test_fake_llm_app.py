@@ -112,3 +112,14 @@ def test_compromise_rules_are_set_over_http_and_played_in_every_wire_format():
     assert call["name"] == "bank__send"
     assert c.delete("/_fake/compromise").json() == {"rules": 0}
     assert c.post("/chat/completions", json=chat).json()["choices"][0]["message"]["content"] == "done [evidence: 1]"
+
+
+def test_a_registered_plan_is_played_for_a_task_that_names_it():
+    c = client()
+    assert c.put("/_fake/plans", json={"plans": {"bad id!": "x"}}).status_code == 400
+    assert c.put("/_fake/plans", json={"plans": {"p-1": PLAN}}).json() == {"plans": 1}
+    chat = {"model": "m", "messages": [{"role": "user", "content": "Read a.txt please. [plan-ref p-1]"}]}
+    message = c.post("/chat/completions", json=chat).json()["choices"][0]["message"]
+    assert message["tool_calls"][0]["function"]["arguments"] == '{"path": "a.txt"}'
+    assert c.delete("/_fake/plans").json() == {"plans": 0}
+    assert c.post("/chat/completions", json=chat).json()["choices"][0]["message"]["content"]
