@@ -46,8 +46,9 @@ REPO = Path(__file__).resolve().parent.parent
 POLL_S = 0.05
 AGENT_TIMEOUT_S = 180.0
 TERMINAL = {"completed", "failed", "cancelled", "abandoned_ungrounded", "suspended_token_expired"}
-# The kernel re-asks policy about a waiting approval this often (the default, 2 s, is for people).
-STACK_ENV = {"AOS_APPROVAL_POLL_SECONDS": "0.1"}
+# The kernel re-asks policy about a waiting approval this often (the default, 2 s, is for
+# people); travel's longest ground truth needs more than the default 40 steps.
+STACK_ENV = {"AOS_APPROVAL_POLL_SECONDS": "0.1", "AOS_MAX_STEPS": "120"}
 
 
 @dataclass(frozen=True)
