@@ -7,7 +7,7 @@ descriptions and each function's parameter schema made self-contained (`$ref`s
 inlined, pydantic's `title`s dropped). No annotations: the harness sets each tool's
 safety with operator overrides.
 
-The suite's environment lives in `DIR/env.json` (`bench.agentdojo_tasks.env_to_json`);
+The suite's environment lives in `DIR/env.pickle` (`bench.agentdojo_tasks.env_dump`);
 the harness writes it before the run and scores what the calls left there. Each call
 loads it, runs the function with AgentDojo's `FunctionsRuntime`, saves it back and
 appends `{"function", "args", "error"}` to `DIR/calls.jsonl`. Arguments the function's
@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from bench import agentdojo_tasks
 # Keys of a JSON schema whose value is a map of names to schemas, and those whose
 # value is a schema or a list of schemas: the places `title` is pydantic's noise
 # rather than a property's name.
+STATE_FILE = "env.pickle"
 _SCHEMA_MAPS = ("properties", "patternProperties")
 _SCHEMA_VALUES = ("items", "additionalProperties", "not", "if", "then", "else", "contains")
 _SCHEMA_LISTS = ("anyOf", "allOf", "oneOf", "prefixItems")
@@ -88,13 +90,13 @@ class SuiteState:
         except ValidationError as error:
             problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}" for e in error.errors())
             return _error(f"invalid arguments for {name}: {problems}")
-        env_file = self.state_dir / "env.json"
+        env_file = self.state_dir / STATE_FILE
         try:
-            env = agentdojo_tasks.env_from_json(self.suite_name, env_file.read_text())
-        except (OSError, ValidationError) as error:
+            env = agentdojo_tasks.env_load(env_file.read_bytes())
+        except (OSError, TypeError, pickle.UnpicklingError, EOFError) as error:
             return _error(f"the environment in {env_file} cannot be loaded: {str(error)[:500]}")
         result, error_text = self.runtime.run_function(env, name, args)
-        _write_atomically(env_file, agentdojo_tasks.env_to_json(env))
+        _write_atomically(env_file, agentdojo_tasks.env_dump(env))
         with open(self.state_dir / "calls.jsonl", "a") as log:
             log.write(json.dumps({"function": name, "args": args, "error": error_text}) + "\n")
         if error_text is not None:
@@ -106,9 +108,9 @@ def _error(text: str) -> types.CallToolResult:
     return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def _write_atomically(path: Path, data: bytes) -> None:
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(text)
+    partial.write_bytes(data)
     os.replace(partial, path)
 
 

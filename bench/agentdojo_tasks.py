@@ -16,6 +16,7 @@ the tool server keeps its suite's environment in a file.
 from __future__ import annotations
 
 import functools
+import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -129,8 +130,24 @@ def env_to_json(env: TaskEnvironment) -> str:
 
 
 def env_from_json(suite_name: str, text: str) -> TaskEnvironment:
-    """The suite's environment model from `env_to_json`'s text."""
+    """The suite's environment model from `env_to_json`'s text. Only for an environment
+    as loaded, not one calls have changed: validating rebuilds the inbox, calendar and
+    drive from their `initial_*` lists, so what calls added would be lost."""
     return suite(suite_name).environment_type.model_validate_json(text)
+
+
+def env_dump(env: TaskEnvironment) -> bytes:
+    """An environment, changes included, for the tool server's state file (pickle:
+    JSON would lose them, see `env_from_json`; the file is the bench's own, in a
+    directory only it and its server write)."""
+    return pickle.dumps(env)
+
+
+def env_load(data: bytes) -> TaskEnvironment:
+    env = pickle.loads(data)
+    if not isinstance(env, TaskEnvironment):
+        raise TypeError(f"the state file holds a {type(env).__name__}, not an environment")
+    return env
 
 
 def score(pair: Pair, model_output: str, pre_env: TaskEnvironment, post_env: TaskEnvironment,

@@ -40,6 +40,7 @@ import httpx
 
 from aos_common.canonical import canonical_json
 from bench import agentdojo_tasks as dojo
+from bench.agentdojo_server import STATE_FILE
 from bench.harness import machine, pyplot, running_stack, write_results
 
 REPO = Path(__file__).resolve().parent.parent
@@ -162,7 +163,7 @@ class SuiteRun:
                    if name in side_effects else {"reversible": True, "open_world": False, "blast_radius": "low"})
             for name in tools
         }
-        (self.state / "env.json").write_text(dojo.env_to_json(dojo.clean_env(self.suite, next(
+        (self.state / STATE_FILE).write_bytes(dojo.env_dump(dojo.clean_env(self.suite, next(
             iter(dojo.suite(self.suite).user_tasks)))))
         registered = await self.rt.ok("POST", "/api/v1/tool-servers", json={
             "name": self.server, "transport": "stdio",
@@ -201,9 +202,9 @@ class SuiteRun:
                 t.name for t in dojo.suite(self.suite).tools))]
         return [f"mcp.{self.server}.*"]
 
-    async def run(self, env_text: str, prompt: str, ref: str, calls: Sequence[dojo.Call]) -> Outcome:
+    async def run(self, env: dojo.TaskEnvironment, prompt: str, ref: str, calls: Sequence[dojo.Call]) -> Outcome:
         """One agent from the prompt to a terminal state, the operator deciding its approvals."""
-        (self.state / "env.json").write_text(env_text)
+        (self.state / STATE_FILE).write_bytes(dojo.env_dump(env))
         (self.state / "calls.jsonl").write_text("")
         wanted = {(self.tool(fn), canonical_json(json.loads(json.dumps(args, default=str))).decode())
                   for fn, args in calls}
@@ -250,8 +251,8 @@ class SuiteRun:
             calls = [(c.function, dict(c.args)) for c in user.ground_truth(clean)]
             ref = f"{self.server}-{user_id}-clean"
             await self.rt.fake.put("/_fake/plans", json={"plans": {ref: self.plan(calls, user.GROUND_TRUTH_OUTPUT)}})
-            outcome = await self.run(dojo.env_to_json(clean), user.PROMPT, ref, calls)
-            post = dojo.env_from_json(self.suite, (self.state / "env.json").read_text())
+            outcome = await self.run(clean, user.PROMPT, ref, calls)
+            post = dojo.env_load((self.state / STATE_FILE).read_bytes())
             tally.clean_tasks += 1
             tally.clean_utility += dojo.score_utility(self.suite, user_id, outcome.answer, clean, post, outcome.ran)
             tally.approvals_clean += outcome.approvals
@@ -260,8 +261,8 @@ class SuiteRun:
             await self.rt.fake.put("/_fake/plans", json={"plans": {ref: self.plan(pair.user_calls,
                                                                                    pair.expected_output)}})
             pre = dojo.injected_env(pair)
-            outcome = await self.run(dojo.env_to_json(pre), pair.prompt, ref, pair.user_calls)
-            post = dojo.env_from_json(self.suite, (self.state / "env.json").read_text())
+            outcome = await self.run(pre, pair.prompt, ref, pair.user_calls)
+            post = dojo.env_load((self.state / STATE_FILE).read_bytes())
             utility, breached = dojo.score(pair, outcome.answer, pre, post, outcome.ran)
             tally.pairs += 1
             tally.breached += breached

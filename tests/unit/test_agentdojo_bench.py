@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from agentdojo.functions_runtime import FunctionsRuntime
 from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp_types import TextContent
@@ -88,6 +89,21 @@ def test_environments_survive_json(suite_name: str) -> None:
     assert agentdojo_tasks.TRIGGER not in text  # only an injection shows it
 
 
+def test_a_changed_environment_survives_the_state_file_and_would_not_survive_json() -> None:
+    """Validation rebuilds the inbox from `initial_emails`: a sent email would vanish."""
+    pair = next(p for p in agentdojo_tasks.pairs("workspace")
+                if (p.user_task_id, p.injection_task_id) == ("user_task_39", "injection_task_3"))
+    env = agentdojo_tasks.injected_env(pair)
+    runtime = FunctionsRuntime(agentdojo_tasks.suite("workspace").tools)
+    for name, args in pair.injection_calls:
+        assert runtime.run_function(env, name, args)[1] is None
+    assert agentdojo_tasks.env_load(agentdojo_tasks.env_dump(env)) == env
+    assert agentdojo_tasks.env_from_json("workspace", agentdojo_tasks.env_to_json(env)) != env
+    breached = agentdojo_tasks.score(pair, "", agentdojo_tasks.injected_env(pair),
+                                     agentdojo_tasks.env_load(agentdojo_tasks.env_dump(env)), pair.injection_calls)[1]
+    assert breached
+
+
 def test_a_pair_carries_what_the_harness_needs() -> None:
     pair = _banking_pair()
     assert pair.playable and pair.trigger == "<INFORMATION>"
@@ -120,8 +136,8 @@ def _text(result: Any) -> str:
 
 async def test_the_server_runs_calls_against_its_state_dir(tmp_path: Path) -> None:
     pair = _banking_pair()
-    env_file, log_file = tmp_path / "env.json", tmp_path / "calls.jsonl"
-    env_file.write_text(agentdojo_tasks.env_to_json(agentdojo_tasks.injected_env(pair)))
+    env_file, log_file = tmp_path / agentdojo_server.STATE_FILE, tmp_path / "calls.jsonl"
+    env_file.write_bytes(agentdojo_tasks.env_dump(agentdojo_tasks.injected_env(pair)))
     params = StdioServerParameters(
         command=sys.executable, args=["-m", "bench.agentdojo_server", "--suite", "banking", "--state-dir",
                                       str(tmp_path)], cwd=str(ROOT), env={"PYTHONPATH": str(ROOT)})
@@ -145,7 +161,7 @@ async def test_the_server_runs_calls_against_its_state_dir(tmp_path: Path) -> No
         sent = await session.call_tool(name, args)
         assert not sent.is_error and "sent" in _text(sent)
 
-    post_env = agentdojo_tasks.env_from_json("banking", env_file.read_text())
+    post_env = agentdojo_tasks.env_load(env_file.read_bytes())
     assert post_env.bank_account.transactions[-1].recipient == args["recipient"]
     logged = [json.loads(line) for line in log_file.read_text().splitlines()]
     assert [(c["function"], c["error"] is None) for c in logged] == [
