@@ -39,6 +39,10 @@ _WAIT = re.compile(r"^wait\s+(\S+)$")
 _USAGE = re.compile(r"^usage\s+(\S+)$")
 _STEP = re.compile(r"^(\d+)\.\s*(\S+)\s*(.*)$")
 _CALL = re.compile(r"^(\S+)\s*(.*)$")
+# `call TOOL {json} [evidence: 1, 2]`: the citation travels as the reply's text beside the call.
+_CALL_EVIDENCE = re.compile(r"^(.*?)\s*(\[evidence:[^\]]*\])\s*$")
+# The first line of the kernel's judge prompt (kernel_svc/judge.py PROMPT_VERSION).
+JUDGE_PROMPT_MARK = "aosiq-judge/"
 
 
 class PlanError(ValueError):
@@ -116,13 +120,17 @@ def _step(verb: str, rest: str, delay_s: float, line_no: int) -> Step:
     call = _CALL.match(rest)
     if call is None:
         raise PlanError(f"line {line_no}: call needs a tool name")
+    args_text, evidence = call.group(2), ""
+    cited = _CALL_EVIDENCE.match(args_text)
+    if cited:
+        args_text, evidence = cited.group(1), cited.group(2)
     try:
-        args = json.loads(call.group(2) or "{}")
+        args = json.loads(args_text or "{}")
     except json.JSONDecodeError as exc:
         raise PlanError(f"line {line_no}: arguments are not valid JSON ({exc.msg})") from None
     if not isinstance(args, dict):
         raise PlanError(f"line {line_no}: arguments must be a JSON object")
-    return Step(kind="call", tool=call.group(1), args=args, delay_s=delay_s)
+    return Step(kind="call", tool=call.group(1), args=args, text=evidence, delay_s=delay_s)
 
 
 def step_for(plan: tuple[Step, ...], tool_results: int) -> Step:
@@ -222,7 +230,7 @@ def _chars(value: Any) -> int:
 def _output_tokens(step: Step, wire_name: str) -> int:
     if step.reported_output_tokens is not None:
         return step.reported_output_tokens
-    emitted = step.text if step.kind == "answer" else wire_name + json.dumps(step.args)
+    emitted = step.text if step.kind == "answer" else step.text + wire_name + json.dumps(step.args)
     return max(1, math.ceil(len(emitted) / _CHARS_PER_TOKEN))
 
 
@@ -233,7 +241,8 @@ def _id(prefix: str) -> str:
 def anthropic_reply(body: dict[str, Any], step: Step, convo: Conversation) -> dict[str, Any]:
     wire_name = convo.wire_name(step.tool)
     if step.kind == "call":
-        content = [{"type": "tool_use", "id": _id("toolu_"), "name": wire_name, "input": step.args}]
+        content: list[dict[str, Any]] = [{"type": "text", "text": step.text}] if step.text else []
+        content.append({"type": "tool_use", "id": _id("toolu_"), "name": wire_name, "input": step.args})
     else:
         content = [{"type": "text", "text": step.text}]
     return {
@@ -250,7 +259,8 @@ def anthropic_reply(body: dict[str, Any], step: Step, convo: Conversation) -> di
 
 def openai_reply(body: dict[str, Any], step: Step, convo: Conversation) -> dict[str, Any]:
     wire_name = convo.wire_name(step.tool)
-    message: dict[str, Any] = {"role": "assistant", "content": step.text if step.kind == "answer" else None}
+    message: dict[str, Any] = {"role": "assistant",
+                               "content": step.text if step.kind == "answer" else step.text or None}
     if step.kind == "call":
         message["tool_calls"] = [
             {
@@ -283,7 +293,7 @@ def openai_reply(body: dict[str, Any], step: Step, convo: Conversation) -> dict[
 
 def ollama_reply(body: dict[str, Any], step: Step, convo: Conversation) -> dict[str, Any]:
     wire_name = convo.wire_name(step.tool)
-    message: dict[str, Any] = {"role": "assistant", "content": step.text if step.kind == "answer" else ""}
+    message: dict[str, Any] = {"role": "assistant", "content": step.text}
     if step.kind == "call":
         message["tool_calls"] = [{"function": {"name": wire_name, "arguments": step.args}}]
     return {
@@ -295,6 +305,79 @@ def ollama_reply(body: dict[str, Any], step: Step, convo: Conversation) -> dict[
         "prompt_eval_count": count_tokens(body),
         "eval_count": _output_tokens(step, wire_name),
     }
+
+
+def system_text(body: dict[str, Any]) -> str:
+    """The system prompt of a request in any of the three formats."""
+    system = body.get("system")
+    if system is not None:
+        return _text_of(system)
+    return "".join(
+        _text_of(m.get("content"))
+        for m in body.get("messages") or ()
+        if isinstance(m, dict) and m.get("role") == "system"
+    )
+
+
+def is_judge_request(body: dict[str, Any]) -> bool:
+    return system_text(body).startswith(JUDGE_PROMPT_MARK)
+
+
+@dataclass(frozen=True)
+class JudgeRule:
+    contains: str
+    verdict: str
+    reason: str = ""
+    relied_on: tuple[int, ...] = ()
+    # Reply with this text verbatim instead of the JSON verdict (to test the parser).
+    raw: str | None = None
+
+
+@dataclass(frozen=True)
+class JudgeScript:
+    """How the scripted judge answers: the first rule whose `contains` is in the prompt, else the default."""
+
+    rules: tuple[JudgeRule, ...] = ()
+    default: str = "agree"
+    default_reason: str = "the evidence supports the proposal"
+    raw: str | None = None
+    # The judge is down: every judge request gets a 503 in the backend's error shape.
+    down: bool = False
+
+    def reply(self, prompt: str) -> str:
+        rule = next((r for r in self.rules if r.contains in prompt), None)
+        raw = rule.raw if rule and rule.raw is not None else (self.raw if rule is None else None)
+        if raw is not None:
+            return raw
+        verdict, reason, relied_on = (
+            (rule.verdict, rule.reason, list(rule.relied_on)) if rule else (self.default, self.default_reason, [])
+        )
+        return json.dumps({"verdict": verdict, "reason": reason, "relied_on": relied_on})
+
+
+def parse_judge_script(body: Any) -> JudgeScript:
+    """`PUT /_fake/judge` body, or ValueError with a message for the 400."""
+    if not isinstance(body, dict):
+        raise ValueError("body must be a JSON object")
+    unknown = set(body) - {"rules", "default", "reason", "raw", "down"}
+    if unknown:
+        raise ValueError(f"unknown fields: {', '.join(sorted(unknown))}")
+    rules = []
+    for rule in body.get("rules") or []:
+        if not isinstance(rule, dict) or not isinstance(rule.get("contains"), str) or not rule["contains"]:
+            raise ValueError("each rule needs a non-empty string 'contains'")
+        relied_on = rule.get("relied_on", [])
+        if not isinstance(relied_on, list) or not all(isinstance(n, int) for n in relied_on):
+            raise ValueError("a rule's relied_on must be a list of result numbers")
+        rules.append(JudgeRule(rule["contains"], str(rule.get("verdict", "disagree")), str(rule.get("reason", "")),
+                               tuple(relied_on), None if rule.get("raw") is None else str(rule["raw"])))
+    return JudgeScript(
+        rules=tuple(rules),
+        default=str(body.get("default", "agree")),
+        default_reason=str(body.get("reason", JudgeScript.default_reason)),
+        raw=None if body.get("raw") is None else str(body["raw"]),
+        down=bool(body.get("down", False)),
+    )
 
 
 def _anthropic_error(status: int, message: str) -> JSONResponse:
@@ -330,6 +413,8 @@ _OLLAMA = _Backend("ollama", read_chat, ollama_reply, _ollama_error)
 def create_app() -> Starlette:
     """The scripted LLM as an ASGI app, with its own empty request log."""
     log: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_LIMIT)
+    # The judge's script, replaced whole by PUT /_fake/judge (a one-item list so handlers can rebind it).
+    judge = [JudgeScript()]
 
     def endpoint(backend: _Backend) -> Callable[[Request], Awaitable[JSONResponse]]:
         async def handle(request: Request) -> JSONResponse:
@@ -346,6 +431,10 @@ def create_app() -> Starlette:
             if body.get("stream"):
                 return backend.error(400, "the scripted LLM does not stream; send stream=false")
             convo = backend.read(body)
+            if is_judge_request(body):
+                if judge[0].down:
+                    return backend.error(503, "the scripted judge is down")
+                return JSONResponse(backend.reply(body, Step(kind="answer", text=judge[0].reply(convo.task)), convo))
             step = choose_step(convo.task, convo.tool_results)
             if step.delay_s:
                 await asyncio.sleep(step.delay_s)
@@ -360,6 +449,17 @@ def create_app() -> Starlette:
         log.clear()
         return JSONResponse({"requests": []})
 
+    async def set_judge(request: Request) -> JSONResponse:
+        try:
+            judge[0] = parse_judge_script(json.loads(await request.body()))
+        except (ValueError, UnicodeDecodeError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse({"rules": len(judge[0].rules), "default": judge[0].default, "down": judge[0].down})
+
+    async def reset_judge(_: Request) -> JSONResponse:
+        judge[0] = JudgeScript()
+        return JSONResponse({"rules": 0, "default": judge[0].default, "down": False})
+
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "model": MODEL_ID})
 
@@ -371,6 +471,8 @@ def create_app() -> Starlette:
             Route("/api/chat", endpoint(_OLLAMA), methods=["POST"]),
             Route("/_fake/requests", list_requests, methods=["GET"]),
             Route("/_fake/requests", clear_requests, methods=["DELETE"]),
+            Route("/_fake/judge", set_judge, methods=["PUT"]),
+            Route("/_fake/judge", reset_judge, methods=["DELETE"]),
             Route("/healthz", healthz, methods=["GET"]),
         ]
     )

@@ -157,6 +157,7 @@ class SyscallBoundary:
         invoked_by: Claims | None = None,
         definition_hash: str = "",
         limits: Mapping[str, float] | None = None,
+        judge: Mapping[str, str] | None = None,
     ) -> Decision:
         request = pb.AuthorizeRequest(
             token=caller.token,
@@ -174,6 +175,9 @@ class SyscallBoundary:
             invoked_by_jti=invoked_by.jti if invoked_by else "",
             definition_hash=definition_hash,
             limits=limits or {},
+            judge_verdict=(judge or {}).get("verdict", ""),
+            judge_model=(judge or {}).get("model", ""),
+            judge_reason=(judge or {}).get("reason", ""),
         )
         reply = await call(self._policy.Authorize(request, timeout=self._timeout_s), "policy")
         verdict = _VERDICTS.get(reply.decision, DENY)

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from aos_common.capabilities import LLM_BACKENDS, WILDCARD, check_grants, is_server_pattern
 from aos_common.errors import InvalidArgument
+from aos_common.judging import JudgeConfig
 from aos_common.resource_limits import check_limits
 
 BACKENDS = frozenset(LLM_BACKENDS)
@@ -32,6 +33,8 @@ class AgentClass:
     # Ceilings on a sandboxed call's resources (aos_common/resource_limits.py);
     # a limit not named is the deployment's default.
     sandbox_limits: dict[str, float] = field(default_factory=dict)
+    # The class's judge (aos_common/judging.py); disabled when it judges nothing.
+    judge: JudgeConfig = field(default_factory=JudgeConfig)
 
     def __post_init__(self) -> None:
         if not NAME_PATTERN.match(self.name):
@@ -64,3 +67,6 @@ class AgentClass:
             if limit is not None and not 0 < limit <= MAX_SPAWN_LIMIT:
                 raise InvalidArgument(f"{field_name} must be between 1 and {MAX_SPAWN_LIMIT}, or 0 for the default")
         check_limits(self.sandbox_limits, "sandbox_limits")
+        if self.judge.enabled and self.judge.backend not in self.allowed_backends:
+            # The judge's calls are the class's own LLM syscalls, held to the same backends.
+            raise InvalidArgument("judge.backend must be one of the class's allowed_backends")

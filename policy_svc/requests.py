@@ -29,6 +29,10 @@ class SyscallRequest:
     definition_hash: str = ""
     # A sandboxed tool's resource limits, before the class's ceilings lower them.
     limits: dict[str, float] = field(default_factory=dict)
+    # The class judge's verdict on this tool call, as the kernel recorded it (JUDGE_VERDICT).
+    judge_verdict: str = ""
+    judge_model: str = ""
+    judge_reason: str = ""
 
     def requester(self) -> dict[str, str]:
         """Who asked for the call, when an operator did (recorded with the decision)."""

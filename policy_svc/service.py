@@ -20,6 +20,7 @@ from aos.v1 import status_pb2_grpc as status_grpc
 from aos.v1 import tokens_pb2 as tokens_pb
 from aos.v1 import tokens_pb2_grpc as tokens_grpc
 from aos_common.decisions import ALLOW, DENY, PENDING
+from aos_common.judging import JudgeConfig, judge_config
 from aos_common.timestamps import to_timestamp
 from policy_svc.agent_tokens import AgentToken, AgentTokens
 from policy_svc.approvals import ApprovalDesk, effective_state
@@ -54,7 +55,14 @@ def agent_class_pb(agent_class: AgentClass) -> classes_pb.AgentClass:
         max_agents=agent_class.max_agents or 0,
         max_depth=agent_class.max_depth or 0,
         sandbox_limits=agent_class.sandbox_limits,
+        judge=judge_pb(agent_class.judge),
     )
+
+
+def judge_pb(judge: JudgeConfig) -> classes_pb.JudgeConfig | None:
+    if not judge.enabled:
+        return None
+    return classes_pb.JudgeConfig(backend=judge.backend, model=judge.model, on=sorted(judge.on), policy=judge.policy)
 
 
 def approval_pb(row: dict[str, Any]) -> approvals_pb.Approval:
@@ -83,7 +91,14 @@ def approval_pb(row: dict[str, Any]) -> approvals_pb.Approval:
         created_at=to_timestamp(row["created_at"]),
         decided_at=to_timestamp(row["decided_at"]),
         expires_at=to_timestamp(row["expires_at"]),
+        judge=_verdict_pb(json.loads(row["judge"] or "{}")),
     )
+
+
+def _verdict_pb(judge: dict[str, str]) -> approvals_pb.JudgeVerdict | None:
+    if not judge:
+        return None
+    return approvals_pb.JudgeVerdict(verdict=judge["verdict"], reason=judge["reason"], model=judge["model"])
 
 
 def _token_info(row: dict[str, Any]) -> tokens_pb.TokenInfo:
@@ -129,6 +144,9 @@ class PolicyServicer(policy_grpc.PolicyServiceServicer):
             invoked_by_jti=request.invoked_by_jti,
             definition_hash=request.definition_hash,
             limits=dict(request.limits),
+            judge_verdict=request.judge_verdict,
+            judge_model=request.judge_model,
+            judge_reason=request.judge_reason,
         ))
         return policy_pb.AuthorizeResponse(
             decision=_DECISIONS[decision.decision],
@@ -246,6 +264,8 @@ class AgentClassServicer(classes_grpc.AgentClassServiceServicer):
             cost_ceiling_usd=request.cost_ceiling_usd,
             max_agents=request.max_agents or None, max_depth=request.max_depth or None,
             sandbox_limits=dict(request.sandbox_limits),
+            judge=judge_config(request.judge.backend, request.judge.model, request.judge.on, request.judge.policy,
+                               request.allowed_backends),
         )
         created = await self._operators.create_class(caller, agent_class)
         return classes_pb.CreateAgentClassResponse(agent_class=agent_class_pb(created))

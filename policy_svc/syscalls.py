@@ -142,11 +142,23 @@ class Syscalls:
         route = decisions.tool_route(claims, request, tool)
         assert tool is not None  # tool_route refuses an unregistered tool
         limits = await self._limits(claims, request)
+        judged = await self._judged(claims, request, tool, route)
         if route == decisions.RUN:
             return await self._plain(claims, request, request.target, limits)
         if route == decisions.USE_APPROVAL:
             return await self._use_approval(claims, request, limits)
-        return await self._request_approval(claims, request, tool["blast_radius"])
+        return await self._request_approval(claims, request, tool["blast_radius"], judged)
+
+    async def _judged(self, claims: Claims, request: SyscallRequest, tool: dict[str, Any], route: str,
+                      ) -> dict[str, str]:
+        """The class judge's verdict the call carries, or Refused (decisions.judge_gate). A call
+        that uses an approval was judged before its approval was opened."""
+        if route == decisions.USE_APPROVAL:
+            return {}
+        agent_class = await self._store.get_class(claims.agent_class)
+        if agent_class is None:
+            raise Refused("INSUFFICIENT_AUTHORITY", f"the agent's class {claims.agent_class!r} does not exist")
+        return decisions.judge_gate(request, agent_class, tool)
 
     async def _limits(self, claims: Claims, request: SyscallRequest) -> dict[str, float]:
         """The limits a sandboxed call asked for, each lowered to its class's ceiling."""
@@ -157,7 +169,8 @@ class Syscalls:
             raise Refused("INSUFFICIENT_AUTHORITY", f"the agent's class {claims.agent_class!r} does not exist")
         return decisions.sandbox_limits(request, agent_class)
 
-    async def _request_approval(self, claims: Claims, request: SyscallRequest, blast_radius: str) -> Decision:
+    async def _request_approval(self, claims: Claims, request: SyscallRequest, blast_radius: str,
+                                judge: dict[str, str]) -> Decision:
         agent_id = agent_id_of(claims)
         await self._approvals.expire_stale()
         existing = await self._store.pending_approval(agent_id, request.target, request.args_hash)
@@ -170,12 +183,12 @@ class Syscalls:
             inserted = await tx.insert_approval(
                 approval_id, agent_id, claims.session_id, request.target, request.args_canonical,
                 request.args_hash, blast_radius, _bounded_evidence(request.evidence),
-                sorted(claims.capabilities), claims.jti, self._approval_ttl,
+                sorted(claims.capabilities), claims.jti, self._approval_ttl, judge,
             )
             if inserted:
                 decision = Decision(PENDING, approval_id=approval_id, message="waiting for an operator's approval")
                 await self._record(claims, request, decision, events.HUMAN_APPROVAL_REQUESTED,
-                                   {"blast_radius": blast_radius})
+                                   {"blast_radius": blast_radius, **({"judge": judge} if judge else {})})
                 return decision
         # Another call for the same args created the request first.
         existing = await self._store.pending_approval(agent_id, request.target, request.args_hash)
