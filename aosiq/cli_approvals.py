@@ -41,6 +41,9 @@ def _show(approval: pb.Approval, console: Console) -> None:
     console.print(escape(approval.args_canonical), soft_wrap=True)
     console.print(f"args_hash [bold]{approval.args_hash}[/]")
     console.print(f"capability scope: {', '.join(approval.capability_scope) or '-'}")
+    if approval.judge.verdict:
+        console.print(f"judge [bold]{escape(approval.judge.verdict)}[/] ({escape(approval.judge.model)}): "
+                      f"{escape(approval.judge.reason)}", soft_wrap=True)
     for item in approval.evidence:
         console.print(f"evidence [{item.index}] {escape(item.tool)}: {escape(item.content[:500])}", soft_wrap=True)
     if approval.decided_by:
@@ -68,9 +71,10 @@ def list_approvals(
     if as_json:
         typer.echo(message_json(listed))
         return
-    table = Table("approval", "state", "tool", "blast", "agent", "args_hash")
+    table = Table("approval", "state", "tool", "blast", "judge", "agent", "args_hash")
     for a in listed.approvals:
-        table.add_row(a.approval_id, a.state, escape(a.tool), a.blast_radius, a.agent_id, a.args_hash[:16] + "…")
+        table.add_row(a.approval_id, a.state, escape(a.tool), a.blast_radius, escape(a.judge.verdict) or "-",
+                      a.agent_id, a.args_hash[:16] + "…")
     Console().print(table)
 
 

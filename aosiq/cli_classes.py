@@ -43,6 +43,13 @@ def create(
         "--max-depth", help="Deepest spawn below the session's root agent (0: AOS_MAX_SPAWN_DEPTH).")] = 0,
     sandbox_limit: Annotated[list[str] | None, typer.Option(
         "--sandbox-limit", help="NAME=VALUE ceiling on code.run_python, e.g. memory_mb=128; repeat.")] = None,
+    judge_backend: Annotated[str, typer.Option(
+        "--judge-backend", help="Backend of the class's judge (one of its allowed backends).")] = "",
+    judge_model: Annotated[str, typer.Option("--judge-model", help="Model of the class's judge.")] = "",
+    judge_on: Annotated[list[str] | None, typer.Option(
+        "--judge-on", help="approvals | answers | consequential_calls: what the judge sees; repeat.")] = None,
+    judge_policy: Annotated[str, typer.Option(
+        "--judge-policy", help="advise (recorded and shown) | block (only agree lets a judged call through).")] = "",
     as_json: JsonFlag = False,
     address: AddressOpt = None,
     token: TokenOpt = None,
@@ -57,6 +64,7 @@ def create(
                 name=name, backend=backend, model=model, allowed_backends=allowed_backend or [backend],
                 capabilities=capability, cost_ceiling_usd=ceiling, max_agents=max_agents, max_depth=max_depth,
                 sandbox_limits=ceilings,
+                judge=pb.JudgeConfig(backend=judge_backend, model=judge_model, on=judge_on or [], policy=judge_policy),
             )
             return await conn.call(stub.CreateAgentClass(request, metadata=conn.metadata))
 
