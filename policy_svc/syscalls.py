@@ -152,8 +152,9 @@ class Syscalls:
     async def _judged(self, claims: Claims, request: SyscallRequest, tool: dict[str, Any], route: str,
                       ) -> dict[str, str]:
         """The class judge's verdict the call carries, or Refused (decisions.judge_gate). A call
-        that uses an approval was judged before its approval was opened."""
-        if route == decisions.USE_APPROVAL:
+        that uses an approval was judged before its approval was opened; one an operator asked
+        for (InvokeTool) is the operator's proposal, not the agent's, and is not judged."""
+        if route == decisions.USE_APPROVAL or request.invoked_by:
             return {}
         agent_class = await self._store.get_class(claims.agent_class)
         if agent_class is None:
