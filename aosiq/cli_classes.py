@@ -89,9 +89,10 @@ def list_classes(as_json: JsonFlag = False, address: AddressOpt = None, token: T
         typer.echo(message_json(listed))
         return
     table = Table("name", "backend", "model", "allowed backends", "capabilities", "ceiling (USD)",
-                  "max agents", "max depth")
+                  "max agents", "max depth", "judge")
     for cls in listed.agent_classes:
+        judge = (f"{cls.judge.model} on {', '.join(cls.judge.on)} ({cls.judge.policy})" if cls.judge.on else "-")
         table.add_row(cls.name, cls.backend, cls.model, ", ".join(cls.allowed_backends),
                       ", ".join(cls.capabilities), f"{cls.cost_ceiling_usd:g}",
-                      str(cls.max_agents or "default"), str(cls.max_depth or "default"))
+                      str(cls.max_agents or "default"), str(cls.max_depth or "default"), judge)
     Console().print(table)

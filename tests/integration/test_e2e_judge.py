@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from aos.v1 import agents_pb2, agents_pb2_grpc
 from aos_common.canonical import canonical_json, sha256_hex
-from aosiq import cli_agents, cli_approvals
+from aosiq import cli_agents, cli_approvals, cli_classes
 from tests.integration.test_e2e_agents import TERMINAL, audit_events, client, spawn, wait_for
 from tests.stack import RunningStack, stack  # noqa: F401  (the fixture)
 
@@ -82,6 +82,22 @@ def test_a_class_whose_judge_is_not_an_allowed_backend_is_refused(client: httpx.
         "judge": {"backend": "anthropic", "model": "m", "on": ["everything"], "policy": "block"},
     })
     assert bad_on.status_code == 400 and "judge.on" in bad_on.json()["error"]["message"]
+
+
+def test_the_cli_creates_a_class_with_a_judge(stack: RunningStack) -> None:  # noqa: F811
+    name = f"judged-{uuid.uuid4().hex[:8]}"
+    auth = ["--address", stack.grpc_address, "--token", stack.admin_token]
+    created = CliRunner().invoke(cli_classes.app, [
+        "create", name, "--backend", "openai", "--model", "aos-scripted", "-c", "fs.read_file", "--ceiling", "1",
+        "--judge-backend", "openai", "--judge-model", JUDGE_MODEL, "--judge-on", "answers",
+        "--judge-on", "consequential_calls", "--judge-policy", "block", "--json", *auth])
+    assert created.exit_code == 0, created.output
+    assert json.loads(created.output)["judge"] == {"backend": "openai", "model": JUDGE_MODEL,
+                                                   "on": ["answers", "consequential_calls"], "policy": "block"}
+    refused = CliRunner().invoke(cli_classes.app, [
+        "create", name + "x", "--backend", "openai", "--model", "m", "-c", "fs.read_file", "--ceiling", "1",
+        "--judge-backend", "ollama", "--judge-model", "m", "--judge-on", "answers", *auth])
+    assert refused.exit_code != 0 and "allowed_backends" in refused.output
 
 
 @pytest.mark.parametrize("backend", ["anthropic", "openai", "ollama"])
