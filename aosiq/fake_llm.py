@@ -346,13 +346,13 @@ class JudgeScript:
 
     def reply(self, prompt: str) -> str:
         rule = next((r for r in self.rules if r.contains in prompt), None)
-        raw = rule.raw if rule and rule.raw is not None else (self.raw if rule is None else None)
-        if raw is not None:
-            return raw
-        verdict, reason, relied_on = (
-            (rule.verdict, rule.reason, list(rule.relied_on)) if rule else (self.default, self.default_reason, [])
-        )
-        return json.dumps({"verdict": verdict, "reason": reason, "relied_on": relied_on})
+        if rule is None:
+            if self.raw is not None:
+                return self.raw
+            return json.dumps({"verdict": self.default, "reason": self.default_reason, "relied_on": []})
+        if rule.raw is not None:
+            return rule.raw
+        return json.dumps({"verdict": rule.verdict, "reason": rule.reason, "relied_on": list(rule.relied_on)})
 
 
 def parse_judge_script(body: Any) -> JudgeScript:

@@ -19,8 +19,8 @@ from typing import Any
 
 from aos_common import decisions, events
 from aos_common.canonical import canonical_json, sha256_hex
-from aos_common.judging import AGREE, MAX_REASON_CHARS, UNSURE, VERDICTS
-from kernel_svc import grounding, untrusted
+from aos_common.judging import AGREE, BLOCK, DISAGREE, MAX_REASON_CHARS, UNSURE, VERDICTS
+from kernel_svc import grounding, states, untrusted
 from kernel_svc.audit import AuditClient
 from kernel_svc.backends import Backends
 from kernel_svc.checkpoint import Checkpoint, ResultRecord
@@ -64,9 +64,21 @@ class Verdict:
     # What policy is sent with a judged tool call (AuthorizeRequest.judge_*).
     wire: dict[str, str] = field(default_factory=dict)
 
-    @property
-    def agrees(self) -> bool:
-        return self.verdict == AGREE
+    def refusal(self) -> str:
+        """What the agent is told when its judged call cannot be judged."""
+        assert self.refused is not None
+        return f"refused: the call must be judged first and the judge's call was refused: {': '.join(self.refused)}"
+
+    def answer_end(self, policy: str) -> tuple[str, tuple[str, str] | None]:
+        """The state a judged final answer ends the agent in, and its error: disputed when the
+        judge disagrees (or, under block, cannot say), failed when it could not be asked."""
+        if self.refused is not None:
+            return states.FAILED, (self.refused[0],
+                                   f"the answer must be judged and the judge's call was refused: {self.refused[1]}")
+        if self.verdict == DISAGREE or (self.verdict != AGREE and policy == BLOCK):
+            return states.COMPLETED_DISPUTED, ("JUDGE_DISPUTED",
+                                               f"the judge ({self.model}) says {self.verdict}: {self.reason}")
+        return states.COMPLETED, None
 
 
 def parse_reply(text: str, shown: Sequence[int]) -> tuple[str, str, tuple[int, ...]]:
@@ -147,6 +159,16 @@ class Judge:
         self._boundary = boundary
         self._backends = backends
         self._audit = audit
+
+    async def tool_call(self, caller: Caller, agent: AgentProcess, tool: Tool, args_canonical: str,
+                        cp: Checkpoint) -> Verdict:
+        return await self.judge(caller, agent, {"proposal": "tool_call", "tool": tool.name},
+                                tool_call_proposal(tool, args_canonical), cited_on_call(cp))
+
+    async def answer(self, caller: Caller, agent: AgentProcess, answer: str,
+                     results: Sequence[ResultRecord]) -> Verdict:
+        return await self.judge(caller, agent, {"proposal": "answer"}, answer_proposal(answer),
+                                cited_in_answer(answer, results))
 
     async def judge(self, caller: Caller, agent: AgentProcess, subject: dict[str, Any], proposal: str,
                     evidence: Sequence[ResultRecord]) -> Verdict:

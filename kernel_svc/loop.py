@@ -18,7 +18,6 @@ from typing import Any
 from aos_common import decisions, events
 from aos_common.canonical import canonical_json, sha256_hex
 from aos_common.errors import InvalidArgument
-from aos_common.judging import BLOCK, DISAGREE
 from aos_common.logs import log_fields
 from kernel_svc import grounding, judge, states, untrusted
 from kernel_svc.audit import AuditClient, state_change
@@ -210,44 +209,25 @@ class AgentLoop:
         run.cp.inflight = Inflight(kind=TOOL, target=tool.name, tool_call_id=call.id,
                                    args_canonical=canonical, args_hash=sha256_hex(canonical.encode()))
         if run.agent.judge.judges_tool(tool.reversible, tool.blast_radius):
-            judged = await self._judge_call(run, tool, canonical)
-            if judged.refused:
-                return await self._judge_refused(run, call, tool.name, judged.refused)
+            judged = await self._judge.tool_call(run.caller, run.agent, tool, canonical, run.cp)
+            run.unsaved_cost += judged.cost_usd
+            if judged.refused:  # never let through unjudged: the call is refused too
+                run.cp.inflight = None
+                if judged.refused[0] == "TOKEN_EXPIRED":
+                    return await self._suspend(run)
+                return await self._record(run, call, tool.name, ok=False, text=judged.refusal(), from_tool=False)
             run.cp.inflight.judge = judged.wire
         return await self._authorize_tool(run, tool, call)
 
     # --- the judge (kernel_svc/judge.py) -----------------------------------------
 
-    async def _judge_call(self, run: _Run, tool: Tool, args_canonical: str) -> judge.Verdict:
-        judged = await self._judge.judge(run.caller, run.agent, {"proposal": "tool_call", "tool": tool.name},
-                                         judge.tool_call_proposal(tool, args_canonical), judge.cited_on_call(run.cp))
-        run.unsaved_cost += judged.cost_usd
-        return judged
-
-    async def _judge_refused(self, run: _Run, call: ToolCall, tool_name: str, refused: tuple[str, str]) -> bool:
-        """Policy refused the judge's own call: the judged call is refused too, never let through unjudged."""
-        if refused[0] == "TOKEN_EXPIRED":
-            return await self._suspend(run)
-        run.cp.inflight = None
-        return await self._record(run, call, tool_name, ok=False, from_tool=False,
-                                  text=f"refused: the call must be judged first and the judge's call was refused: "
-                                       f"{refused[0]}: {refused[1]}")
-
     async def _judge_answer(self, run: _Run, answer: str) -> bool:
-        """A grounded answer the class's judge must see: completed when it agrees, disputed when
-        it disagrees (or, under block, cannot say), never completed unjudged."""
-        judged = await self._judge.judge(run.caller, run.agent, {"proposal": "answer"}, judge.answer_proposal(answer),
-                                         judge.cited_in_answer(answer, run.cp.results))
+        judged = await self._judge.answer(run.caller, run.agent, answer, run.cp.results)
         run.unsaved_cost += judged.cost_usd
-        if judged.refused:
-            if judged.refused[0] == "TOKEN_EXPIRED":
-                return await self._suspend(run)
-            return await self._finish(run, states.FAILED, error=(
-                judged.refused[0], f"the answer must be judged and the judge's call was refused: {judged.refused[1]}"))
-        if judged.verdict == DISAGREE or (not judged.agrees and run.agent.judge.policy == BLOCK):
-            return await self._finish(run, states.COMPLETED_DISPUTED, result=answer, error=(
-                "JUDGE_DISPUTED", f"the judge ({judged.model}) says {judged.verdict}: {judged.reason}"))
-        return await self._finish(run, states.COMPLETED, result=answer)
+        if judged.refused and judged.refused[0] == "TOKEN_EXPIRED":
+            return await self._suspend(run)
+        state, error = judged.answer_end(run.agent.judge.policy)
+        return await self._finish(run, state, result=answer if state != states.FAILED else None, error=error)
 
     async def _authorize_tool(self, run: _Run, tool: Tool, call: ToolCall) -> bool:
         inflight = run.cp.inflight
