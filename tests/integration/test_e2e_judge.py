@@ -198,7 +198,10 @@ def test_advise_and_disagree_reach_the_queue_carrying_the_verdict(stack: Running
     listed = CliRunner().invoke(cli_approvals.app, ["list", "--json", "--address", stack.grpc_address,
                                                     "--token", stack.admin_token])
     assert any(a.get("judge", {}).get("reason") == f"kept-{m}" for a in json.loads(listed.output)["approvals"])
-    page = _dashboard(stack).get(f"/ui/approvals/{approval['approval_id']}")
+    ui = _dashboard(stack)
+    queue = ui.get("/ui/fragments/queues")
+    assert queue.status_code == 200 and 'class="verdict verdict-disagree"' in queue.text
+    page = ui.get(f"/ui/approvals/{approval['approval_id']}")
     assert page.status_code == 200
     assert 'id="judge-verdict"' in page.text and "disagree" in page.text and f"kept-{m}" in page.text
     requested = of_type(audit_events(client, agent["session_id"]), "HUMAN_APPROVAL_REQUESTED")
