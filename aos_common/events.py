@@ -24,6 +24,8 @@ HUMAN_APPROVAL_EXPIRED = "HUMAN_APPROVAL_EXPIRED"
 # The agent loop
 APP_INJECTION_PATTERN_DETECTED = "APP_INJECTION_PATTERN_DETECTED"
 APP_AGENT_ABANDONED_UNGROUNDED = "APP_AGENT_ABANDONED_UNGROUNDED"
+# The class's judge answered on a proposal (kernel_svc/judge.py).
+JUDGE_VERDICT = "JUDGE_VERDICT"
 
 # MCP tool servers (operator actions, and definition changes the kernel sees)
 TOOL_SERVER_REGISTERED = "TOOL_SERVER_REGISTERED"

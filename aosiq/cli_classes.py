@@ -46,6 +46,13 @@ def create(
     untrusted_args: Annotated[str, typer.Option(
         "--untrusted-args", help="A consequential call with a value not traced to the operator: "
                                  "allow | approve (default) | deny.")] = "",
+    judge_backend: Annotated[str, typer.Option(
+        "--judge-backend", help="Backend of the class's judge (one of its allowed backends).")] = "",
+    judge_model: Annotated[str, typer.Option("--judge-model", help="Model of the class's judge.")] = "",
+    judge_on: Annotated[list[str] | None, typer.Option(
+        "--judge-on", help="approvals | answers | consequential_calls: what the judge sees; repeat.")] = None,
+    judge_policy: Annotated[str, typer.Option(
+        "--judge-policy", help="advise (recorded and shown) | block (only agree lets a judged call through).")] = "",
     as_json: JsonFlag = False,
     address: AddressOpt = None,
     token: TokenOpt = None,
@@ -60,6 +67,7 @@ def create(
                 name=name, backend=backend, model=model, allowed_backends=allowed_backend or [backend],
                 capabilities=capability, cost_ceiling_usd=ceiling, max_agents=max_agents, max_depth=max_depth,
                 sandbox_limits=ceilings, untrusted_args=untrusted_args,
+                judge=pb.JudgeConfig(backend=judge_backend, model=judge_model, on=judge_on or [], policy=judge_policy),
             )
             return await conn.call(stub.CreateAgentClass(request, metadata=conn.metadata))
 
@@ -84,9 +92,10 @@ def list_classes(as_json: JsonFlag = False, address: AddressOpt = None, token: T
         typer.echo(message_json(listed))
         return
     table = Table("name", "backend", "model", "allowed backends", "capabilities", "ceiling (USD)",
-                  "max agents", "max depth")
+                  "max agents", "max depth", "judge")
     for cls in listed.agent_classes:
+        judge = (f"{cls.judge.model} on {', '.join(cls.judge.on)} ({cls.judge.policy})" if cls.judge.on else "-")
         table.add_row(cls.name, cls.backend, cls.model, ", ".join(cls.allowed_backends),
                       ", ".join(cls.capabilities), f"{cls.cost_ceiling_usd:g}",
-                      str(cls.max_agents or "default"), str(cls.max_depth or "default"))
+                      str(cls.max_agents or "default"), str(cls.max_depth or "default"), judge)
     Console().print(table)

@@ -44,6 +44,10 @@ _CALL = re.compile(r"^(\S+)\s*(.*)$")
 # so that its values are not in the task text the runtime trusts.
 _PLAN_REF = re.compile(r"\[plan-ref ([A-Za-z0-9_.-]{1,64})\]")
 MAX_PLANS = 100_000
+# `call TOOL {json} [evidence: 1, 2]`: the citation travels as the reply's text beside the call.
+_CALL_EVIDENCE = re.compile(r"^(.*?)\s*(\[evidence:[^\]]*\])\s*$")
+# The first line of the kernel's judge prompt (kernel_svc/judge.py PROMPT_VERSION).
+JUDGE_PROMPT_MARK = "aosiq-judge/"
 
 
 class PlanError(ValueError):
@@ -124,13 +128,17 @@ def _step(verb: str, rest: str, delay_s: float, line_no: int) -> Step:
     call = _CALL.match(rest)
     if call is None:
         raise PlanError(f"line {line_no}: call needs a tool name")
+    args_text, evidence = call.group(2), ""
+    cited = _CALL_EVIDENCE.match(args_text)
+    if cited:
+        args_text, evidence = cited.group(1), cited.group(2)
     try:
-        args = json.loads(call.group(2) or "{}")
+        args = json.loads(args_text or "{}")
     except json.JSONDecodeError as exc:
         raise PlanError(f"line {line_no}: arguments are not valid JSON ({exc.msg})") from None
     if not isinstance(args, dict):
         raise PlanError(f"line {line_no}: arguments must be a JSON object")
-    return Step(kind="call", tool=call.group(1), args=args, delay_s=delay_s)
+    return Step(kind="call", tool=call.group(1), args=args, text=evidence, delay_s=delay_s)
 
 
 def step_for(plan: tuple[Step, ...], tool_results: int) -> Step:
@@ -272,7 +280,7 @@ def _chars(value: Any) -> int:
 def _output_tokens(step: Step, wire_name: str) -> int:
     if step.reported_output_tokens is not None:
         return step.reported_output_tokens
-    emitted = step.text if step.kind == "answer" else wire_name + json.dumps(step.args)
+    emitted = step.text if step.kind == "answer" else step.text + wire_name + json.dumps(step.args)
     return max(1, math.ceil(len(emitted) / _CHARS_PER_TOKEN))
 
 
@@ -283,7 +291,8 @@ def _id(prefix: str) -> str:
 def anthropic_reply(body: dict[str, Any], step: Step, convo: Conversation) -> dict[str, Any]:
     wire_name = convo.wire_name(step.tool)
     if step.kind == "call":
-        content = [{"type": "tool_use", "id": _id("toolu_"), "name": wire_name, "input": step.args}]
+        content: list[dict[str, Any]] = [{"type": "text", "text": step.text}] if step.text else []
+        content.append({"type": "tool_use", "id": _id("toolu_"), "name": wire_name, "input": step.args})
     else:
         content = [{"type": "text", "text": step.text}]
     return {
@@ -300,7 +309,8 @@ def anthropic_reply(body: dict[str, Any], step: Step, convo: Conversation) -> di
 
 def openai_reply(body: dict[str, Any], step: Step, convo: Conversation) -> dict[str, Any]:
     wire_name = convo.wire_name(step.tool)
-    message: dict[str, Any] = {"role": "assistant", "content": step.text if step.kind == "answer" else None}
+    message: dict[str, Any] = {"role": "assistant",
+                               "content": step.text if step.kind == "answer" else step.text or None}
     if step.kind == "call":
         message["tool_calls"] = [
             {
@@ -333,7 +343,7 @@ def openai_reply(body: dict[str, Any], step: Step, convo: Conversation) -> dict[
 
 def ollama_reply(body: dict[str, Any], step: Step, convo: Conversation) -> dict[str, Any]:
     wire_name = convo.wire_name(step.tool)
-    message: dict[str, Any] = {"role": "assistant", "content": step.text if step.kind == "answer" else ""}
+    message: dict[str, Any] = {"role": "assistant", "content": step.text}
     if step.kind == "call":
         message["tool_calls"] = [{"function": {"name": wire_name, "arguments": step.args}}]
     return {
@@ -345,6 +355,79 @@ def ollama_reply(body: dict[str, Any], step: Step, convo: Conversation) -> dict[
         "prompt_eval_count": count_tokens(body),
         "eval_count": _output_tokens(step, wire_name),
     }
+
+
+def system_text(body: dict[str, Any]) -> str:
+    """The system prompt of a request in any of the three formats."""
+    system = body.get("system")
+    if system is not None:
+        return _text_of(system)
+    return "".join(
+        _text_of(m.get("content"))
+        for m in body.get("messages") or ()
+        if isinstance(m, dict) and m.get("role") == "system"
+    )
+
+
+def is_judge_request(body: dict[str, Any]) -> bool:
+    return system_text(body).startswith(JUDGE_PROMPT_MARK)
+
+
+@dataclass(frozen=True)
+class JudgeRule:
+    contains: str
+    verdict: str
+    reason: str = ""
+    relied_on: tuple[int, ...] = ()
+    # Reply with this text verbatim instead of the JSON verdict (to test the parser).
+    raw: str | None = None
+
+
+@dataclass(frozen=True)
+class JudgeScript:
+    """How the scripted judge answers: the first rule whose `contains` is in the prompt, else the default."""
+
+    rules: tuple[JudgeRule, ...] = ()
+    default: str = "agree"
+    default_reason: str = "the evidence supports the proposal"
+    raw: str | None = None
+    # The judge is down: every judge request gets a 503 in the backend's error shape.
+    down: bool = False
+
+    def reply(self, prompt: str) -> str:
+        rule = next((r for r in self.rules if r.contains in prompt), None)
+        if rule is None:
+            if self.raw is not None:
+                return self.raw
+            return json.dumps({"verdict": self.default, "reason": self.default_reason, "relied_on": []})
+        if rule.raw is not None:
+            return rule.raw
+        return json.dumps({"verdict": rule.verdict, "reason": rule.reason, "relied_on": list(rule.relied_on)})
+
+
+def parse_judge_script(body: Any) -> JudgeScript:
+    """`PUT /_fake/judge` body, or ValueError with a message for the 400."""
+    if not isinstance(body, dict):
+        raise ValueError("body must be a JSON object")
+    unknown = set(body) - {"rules", "default", "reason", "raw", "down"}
+    if unknown:
+        raise ValueError(f"unknown fields: {', '.join(sorted(unknown))}")
+    rules = []
+    for rule in body.get("rules") or []:
+        if not isinstance(rule, dict) or not isinstance(rule.get("contains"), str) or not rule["contains"]:
+            raise ValueError("each rule needs a non-empty string 'contains'")
+        relied_on = rule.get("relied_on", [])
+        if not isinstance(relied_on, list) or not all(isinstance(n, int) for n in relied_on):
+            raise ValueError("a rule's relied_on must be a list of result numbers")
+        rules.append(JudgeRule(rule["contains"], str(rule.get("verdict", "disagree")), str(rule.get("reason", "")),
+                               tuple(relied_on), None if rule.get("raw") is None else str(rule["raw"])))
+    return JudgeScript(
+        rules=tuple(rules),
+        default=str(body.get("default", "agree")),
+        default_reason=str(body.get("reason", JudgeScript.default_reason)),
+        raw=None if body.get("raw") is None else str(body["raw"]),
+        down=bool(body.get("down", False)),
+    )
 
 
 def _anthropic_error(status: int, message: str) -> JSONResponse:
@@ -382,6 +465,8 @@ def create_app() -> Starlette:
     log: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_LIMIT)
     rules: list[tuple[compromised.Rule, ...]] = [()]
     plans: dict[str, str] = {}
+    # The judge's script, replaced whole by PUT /_fake/judge (a one-item list so handlers can rebind it).
+    judge = [JudgeScript()]
 
     def endpoint(backend: _Backend) -> Callable[[Request], Awaitable[JSONResponse]]:
         async def handle(request: Request) -> JSONResponse:
@@ -398,6 +483,10 @@ def create_app() -> Starlette:
             if body.get("stream"):
                 return backend.error(400, "the scripted LLM does not stream; send stream=false")
             convo = backend.read(body)
+            if is_judge_request(body):
+                if judge[0].down:
+                    return backend.error(503, "the scripted judge is down")
+                return JSONResponse(backend.reply(body, Step(kind="answer", text=judge[0].reply(convo.task)), convo))
             step = next_step(with_registered_plan(convo, plans), rules[0])
             if step.delay_s:
                 await asyncio.sleep(step.delay_s)
@@ -443,6 +532,16 @@ def create_app() -> Starlette:
     async def clear_compromise(_: Request) -> JSONResponse:
         rules[0] = ()
         return JSONResponse({"rules": 0})
+    async def set_judge(request: Request) -> JSONResponse:
+        try:
+            judge[0] = parse_judge_script(json.loads(await request.body()))
+        except (ValueError, UnicodeDecodeError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse({"rules": len(judge[0].rules), "default": judge[0].default, "down": judge[0].down})
+
+    async def reset_judge(_: Request) -> JSONResponse:
+        judge[0] = JudgeScript()
+        return JSONResponse({"rules": 0, "default": judge[0].default, "down": False})
 
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "model": MODEL_ID})
@@ -459,6 +558,8 @@ def create_app() -> Starlette:
             Route("/_fake/compromise", clear_compromise, methods=["DELETE"]),
             Route("/_fake/plans", put_plans, methods=["PUT"]),
             Route("/_fake/plans", clear_plans, methods=["DELETE"]),
+            Route("/_fake/judge", set_judge, methods=["PUT"]),
+            Route("/_fake/judge", reset_judge, methods=["DELETE"]),
             Route("/healthz", healthz, methods=["GET"]),
         ]
     )

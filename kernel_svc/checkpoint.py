@@ -31,6 +31,8 @@ class Inflight:
     args_hash: str = ""
     approval_id: str = ""
     syscall_id: str = ""
+    # The class judge's verdict on this tool call, sent with its Authorize (verdict, model, reason).
+    judge: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

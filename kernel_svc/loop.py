@@ -19,7 +19,7 @@ from aos_common import decisions, events
 from aos_common.canonical import canonical_json, sha256_hex
 from aos_common.errors import InvalidArgument
 from aos_common.logs import log_fields
-from kernel_svc import grounding, provenance, states, untrusted
+from kernel_svc import grounding, judge, provenance, states, untrusted
 from kernel_svc.audit import AuditClient, state_change
 from kernel_svc.backends import Backends
 from kernel_svc.checkpoint import ALLOWED, AUTHORIZING, LLM, PENDING, TOOL, Checkpoint, Inflight, ResultRecord
@@ -81,6 +81,7 @@ class AgentLoop:
         self._audit = audit
         self._spawner = spawner
         self._settings = settings
+        self._judge = judge.Judge(boundary, backends, audit)
 
     async def advance(self, agent: AgentProcess) -> None:
         """Advance a claimed agent until it leaves `running`."""
@@ -172,6 +173,8 @@ class AgentLoop:
         cp = run.cp
         verdict = grounding.check(answer, cp.results)
         if verdict.grounded:
+            if run.agent.judge.judges_answers:
+                return await self._judge_answer(run, answer)
             return await self._finish(run, states.COMPLETED, result=answer)
         if not cp.nudged:
             cp.nudged = True
@@ -209,7 +212,26 @@ class AgentLoop:
             return await self._record(run, call, tool.name, ok=False, text=error.message, from_tool=False)
         run.cp.inflight = Inflight(kind=TOOL, target=tool.name, tool_call_id=call.id,
                                    args_canonical=canonical, args_hash=sha256_hex(canonical.encode()))
+        if run.agent.judge.judges_tool(tool.reversible, tool.blast_radius):
+            judged = await self._judge.tool_call(run.caller, run.agent, tool, canonical, run.cp)
+            run.unsaved_cost += judged.cost_usd
+            if judged.refused:  # never let through unjudged: the call is refused too
+                run.cp.inflight = None
+                if judged.refused[0] == "TOKEN_EXPIRED":
+                    return await self._suspend(run)
+                return await self._record(run, call, tool.name, ok=False, text=judged.refusal(), from_tool=False)
+            run.cp.inflight.judge = judged.wire
         return await self._authorize_tool(run, tool, call)
+
+    # --- the judge (kernel_svc/judge.py) -----------------------------------------
+
+    async def _judge_answer(self, run: _Run, answer: str) -> bool:
+        judged = await self._judge.answer(run.caller, run.agent, answer, run.cp.results)
+        run.unsaved_cost += judged.cost_usd
+        if judged.refused and judged.refused[0] == "TOKEN_EXPIRED":
+            return await self._suspend(run)
+        state, error = judged.answer_end(run.agent.judge.policy)
+        return await self._finish(run, state, result=answer if state != states.FAILED else None, error=error)
 
     async def _authorize_tool(self, run: _Run, tool: Tool, call: ToolCall) -> bool:
         inflight = run.cp.inflight
@@ -226,6 +248,7 @@ class AgentLoop:
             definition_hash=tool.presented_definition_hash(),
             limits=tool.requested_limits(call.args),
             arg_provenance=labels,
+            judge=inflight.judge,
         )
         if decision.verdict == decisions.ALLOW and decision.permit is not None:
             inflight.phase = ALLOWED

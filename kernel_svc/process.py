@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from aos_common.judging import JudgeConfig
+
 
 @dataclass(frozen=True)
 class AgentProcess:
@@ -33,6 +35,8 @@ class AgentProcess:
     updated_at: datetime
     # The operator subject whose SpawnAgent started this agent's tree.
     created_by: str = ""
+    # The judge of the agent's class, as it was when the agent was spawned.
+    judge: JudgeConfig = field(default_factory=JudgeConfig)
 
     @property
     def epoch(self) -> int:
@@ -56,3 +60,4 @@ class NewAgent:
     token_jti: str
     token_expires_at_unix: int
     created_by: str = ""
+    judge: JudgeConfig = field(default_factory=JudgeConfig)

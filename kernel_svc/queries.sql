@@ -4,8 +4,8 @@
 -- name: insert_agent
 INSERT INTO kernel.agent_processes
     (id, session_id, parent_id, agent_class, backend, model, state, task, grants,
-     token, token_jti, token_expires_at, created_by)
-VALUES ($1, $2, $3, $4, $5, $6, 'runnable', $7, $8, $9, $10, to_timestamp($11), $12)
+     token, token_jti, token_expires_at, created_by, judge)
+VALUES ($1, $2, $3, $4, $5, $6, 'runnable', $7, $8, $9, $10, to_timestamp($11), $12, $13)
 RETURNING *;
 
 -- name: get_agent
@@ -35,7 +35,7 @@ LIMIT $3;
 -- Ended agents whose token policy has not yet revoked, oldest end first.
 SELECT id, token_jti FROM kernel.agent_processes
 WHERE token_revoked_at IS NULL
-  AND state IN ('completed', 'failed', 'abandoned_ungrounded', 'cancelled')
+  AND state IN ('completed', 'completed_disputed', 'failed', 'abandoned_ungrounded', 'cancelled')
 ORDER BY updated_at
 LIMIT $1;
 

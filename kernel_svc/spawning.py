@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from aos.v1 import policy_internal_pb2 as pb
 from aos.v1 import policy_internal_pb2_grpc as pb_grpc
+from aos_common.judging import JudgeConfig
 from aos_common.rpc import call
 from kernel_svc.process import AgentProcess, NewAgent
 from kernel_svc.store import Store
@@ -63,6 +64,8 @@ class Spawner:
                 token_jti=minted.jti,
                 token_expires_at_unix=minted.expires_at_unix,
                 created_by=created_by,
+                judge=JudgeConfig(minted.agent_class.judge.backend, minted.agent_class.judge.model,
+                                  frozenset(minted.agent_class.judge.on), minted.agent_class.judge.policy),
             )
         )
 

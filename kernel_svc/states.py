@@ -7,6 +7,8 @@ RUNNABLE = "runnable"
 RUNNING = "running"
 WAITING_APPROVAL = "waiting_approval"
 COMPLETED = "completed"
+# The judge disagreed with the final answer: the answer is kept for review, nothing runs after it.
+COMPLETED_DISPUTED = "completed_disputed"
 FAILED = "failed"
 ABANDONED_UNGROUNDED = "abandoned_ungrounded"
 SUSPENDED_TOKEN_EXPIRED = "suspended_token_expired"  # noqa: S105 (a state name, not a secret)
@@ -17,6 +19,7 @@ ALL_STATES = (
     RUNNING,
     WAITING_APPROVAL,
     COMPLETED,
+    COMPLETED_DISPUTED,
     FAILED,
     ABANDONED_UNGROUNDED,
     SUSPENDED_TOKEN_EXPIRED,
@@ -24,4 +27,4 @@ ALL_STATES = (
 )
 
 # No transition leaves these.
-TERMINAL_STATES = frozenset({COMPLETED, FAILED, ABANDONED_UNGROUNDED, CANCELLED})
+TERMINAL_STATES = frozenset({COMPLETED, COMPLETED_DISPUTED, FAILED, ABANDONED_UNGROUNDED, CANCELLED})

@@ -13,6 +13,7 @@ from typing import Any
 
 import asyncpg
 
+from aos_common import judging
 from aos_common.errors import AosError, InvalidArgument, InvalidTransition, NotFound
 from aos_common.pools import skip_reset
 from aos_common.sql import DRIVER_ERRORS, Connection, load_queries, translate
@@ -103,6 +104,7 @@ def _to_agent(row: asyncpg.Record) -> AgentProcess:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         created_by=row["created_by"],
+        judge=judging.from_dict(row["judge"]),
     )
 
 
@@ -171,6 +173,7 @@ class Store:
             agent.token_jti,
             agent.token_expires_at_unix,
             agent.created_by,
+            agent.judge.as_dict(),
         )
         assert row is not None
         return _to_agent(row)

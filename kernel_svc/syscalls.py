@@ -159,6 +159,7 @@ class SyscallBoundary:
         definition_hash: str = "",
         limits: Mapping[str, float] | None = None,
         arg_provenance: Mapping[str, str] | None = None,
+        judge: Mapping[str, str] | None = None,
     ) -> Decision:
         request = pb.AuthorizeRequest(
             token=caller.token,
@@ -177,6 +178,9 @@ class SyscallBoundary:
             definition_hash=definition_hash,
             limits=limits or {},
             arg_provenance=arg_provenance or {},
+            judge_verdict=(judge or {}).get("verdict", ""),
+            judge_model=(judge or {}).get("model", ""),
+            judge_reason=(judge or {}).get("reason", ""),
         )
         reply = await call(self._policy.Authorize(request, timeout=self._timeout_s), "policy")
         verdict = _VERDICTS.get(reply.decision, DENY)

@@ -10,6 +10,7 @@ from datetime import datetime
 from aos_common import provenance
 from aos_common.capabilities import LLM_BACKENDS, WILDCARD, check_grants, is_server_pattern
 from aos_common.errors import InvalidArgument
+from aos_common.judging import JudgeConfig
 from aos_common.resource_limits import check_limits
 
 BACKENDS = frozenset(LLM_BACKENDS)
@@ -36,6 +37,8 @@ class AgentClass:
     # What a consequential call with an argument not traced to the operator needs
     # (aos_common/provenance.py): allow, approve or deny.
     untrusted_args: str = provenance.DEFAULT_UNTRUSTED_ARGS
+    # The class's judge (aos_common/judging.py); disabled when it judges nothing.
+    judge: JudgeConfig = field(default_factory=JudgeConfig)
 
     def __post_init__(self) -> None:
         if not NAME_PATTERN.match(self.name):
@@ -70,3 +73,6 @@ class AgentClass:
         check_limits(self.sandbox_limits, "sandbox_limits")
         if self.untrusted_args not in provenance.UNTRUSTED_ARGS_MODES:
             raise InvalidArgument(f"untrusted_args must be one of {', '.join(provenance.UNTRUSTED_ARGS_MODES)}")
+        if self.judge.enabled and self.judge.backend not in self.allowed_backends:
+            # The judge's calls are the class's own LLM syscalls, held to the same backends.
+            raise InvalidArgument("judge.backend must be one of the class's allowed_backends")

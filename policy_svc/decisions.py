@@ -18,6 +18,7 @@ from aos_common import provenance
 from aos_common.canonical import canonical_json, parse_json_object, sha256_hex
 from aos_common.capabilities import allows
 from aos_common.errors import InvalidArgument
+from aos_common.judging import AGREE, BLOCK, MAX_REASON_CHARS, VERDICTS
 from aos_common.resource_limits import check_limits, lower
 from aos_common.tokens import Claims
 from policy_svc.approvals import HASH_PATTERN, effective_state
@@ -171,3 +172,23 @@ def sandbox_limits(request: SyscallRequest, agent_class: AgentClass) -> dict[str
     except InvalidArgument as error:
         raise Refused("INVALID_ARGUMENT", error.message) from None
     return lower(asked, agent_class.sandbox_limits)
+
+
+def judge_gate(request: SyscallRequest, agent_class: AgentClass, tool: dict[str, Any]) -> dict[str, str]:
+    """The verdict of the class's judge a tool call carries, to show with its approval
+    (empty when the class does not judge this tool), or Refused: a judged call without
+    a verdict from the class's judge, or, under `block`, with any verdict but agree."""
+    judge = agent_class.judge
+    if not judge.judges_tool(tool["reversible"], tool["blast_radius"]):
+        return {}
+    if request.judge_verdict not in VERDICTS or request.judge_model != judge.model:
+        raise Refused("INSUFFICIENT_AUTHORITY",
+                      f"class {agent_class.name!r} has {request.target} judged first, and the call carries no "
+                      f"verdict from its judge {judge.model!r}")
+    verdict = {"verdict": request.judge_verdict, "reason": request.judge_reason[:MAX_REASON_CHARS],
+               "model": judge.model}
+    if judge.policy == BLOCK and request.judge_verdict != AGREE:
+        raise Refused("INSUFFICIENT_AUTHORITY",
+                      f"the judge's verdict on this call is {request.judge_verdict} and class "
+                      f"{agent_class.name!r} lets only agree through: {verdict['reason'] or 'no reason given'}")
+    return verdict

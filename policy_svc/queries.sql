@@ -3,19 +3,19 @@
 
 -- name: insert_class
 INSERT INTO policy.agent_classes (name, backend, model, allowed_backends, capabilities, cost_ceiling_usd, created_by,
-                                  max_agents, max_depth, sandbox_limits, untrusted_args)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                                  max_agents, max_depth, sandbox_limits, untrusted_args, judge)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb)
 RETURNING name, backend, model, allowed_backends, capabilities, cost_ceiling_usd, created_at, max_agents, max_depth,
-          sandbox_limits, untrusted_args;
+          sandbox_limits, untrusted_args, judge::text AS judge;
 
 -- name: get_class
 SELECT name, backend, model, allowed_backends, capabilities, cost_ceiling_usd, created_at, max_agents, max_depth,
-       sandbox_limits, untrusted_args
+       sandbox_limits, untrusted_args, judge::text AS judge
 FROM policy.agent_classes WHERE name = $1;
 
 -- name: list_classes
 SELECT name, backend, model, allowed_backends, capabilities, cost_ceiling_usd, created_at, max_agents, max_depth,
-       sandbox_limits, untrusted_args
+       sandbox_limits, untrusted_args, judge::text AS judge
 FROM policy.agent_classes ORDER BY name;
 
 -- name: insert_token
@@ -189,8 +189,8 @@ RETURNING approval_id::text AS approval_id, session_id::text AS session_id, agen
 
 -- name: insert_approval
 INSERT INTO policy.approvals (approval_id, agent_id, session_id, tool, args_canonical, args_hash, blast_radius,
-                              evidence, capability_scope, requested_jti, expires_at, arg_provenance)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, now() + make_interval(secs => $11), $12::jsonb)
+                              evidence, capability_scope, requested_jti, expires_at, arg_provenance, judge)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, now() + make_interval(secs => $11), $12::jsonb, $13::jsonb)
 ON CONFLICT (agent_id, tool, args_hash) WHERE state = 'pending' DO NOTHING
 RETURNING approval_id::text AS approval_id;
 
@@ -202,21 +202,24 @@ WHERE agent_id = $1 AND tool = $2 AND args_hash = $3 AND state = 'pending';
 SELECT approval_id::text AS approval_id, agent_id, session_id::text AS session_id, tool, args_canonical,
        args_hash, blast_radius, evidence::text AS evidence, arg_provenance::text AS arg_provenance,
        capability_scope, state, decided_by,
-       decided_jti, reason, created_at, decided_at, expires_at, expires_at <= now() AS past_expiry
+       decided_jti, reason, created_at, decided_at, expires_at, expires_at <= now() AS past_expiry,
+       judge::text AS judge
 FROM policy.approvals WHERE approval_id = $1;
 
 -- name: lock_approval
 SELECT approval_id::text AS approval_id, agent_id, session_id::text AS session_id, tool, args_canonical,
        args_hash, blast_radius, evidence::text AS evidence, arg_provenance::text AS arg_provenance,
        capability_scope, state, decided_by,
-       decided_jti, reason, created_at, decided_at, expires_at, expires_at <= now() AS past_expiry
+       decided_jti, reason, created_at, decided_at, expires_at, expires_at <= now() AS past_expiry,
+       judge::text AS judge
 FROM policy.approvals WHERE approval_id = $1 FOR UPDATE;
 
 -- name: list_approvals
 SELECT approval_id::text AS approval_id, agent_id, session_id::text AS session_id, tool, args_canonical,
        args_hash, blast_radius, evidence::text AS evidence, arg_provenance::text AS arg_provenance,
        capability_scope, state, decided_by,
-       decided_jti, reason, created_at, decided_at, expires_at, expires_at <= now() AS past_expiry
+       decided_jti, reason, created_at, decided_at, expires_at, expires_at <= now() AS past_expiry,
+       judge::text AS judge
 FROM policy.approvals
 WHERE ($1 = '' OR state = $1) AND ($2::uuid IS NULL OR session_id = $2::uuid)
 ORDER BY created_at DESC LIMIT $3;

@@ -31,6 +31,10 @@ class SyscallRequest:
     limits: dict[str, float] = field(default_factory=dict)
     # Where each argument value came from, by JSON pointer (aos_common/provenance.py).
     arg_provenance: dict[str, str] = field(default_factory=dict)
+    # The class judge's verdict on this tool call, as the kernel recorded it (JUDGE_VERDICT).
+    judge_verdict: str = ""
+    judge_model: str = ""
+    judge_reason: str = ""
 
     def requester(self) -> dict[str, str]:
         """Who asked for the call, when an operator did (recorded with the decision)."""

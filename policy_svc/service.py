@@ -21,6 +21,7 @@ from aos.v1 import tokens_pb2 as tokens_pb
 from aos.v1 import tokens_pb2_grpc as tokens_grpc
 from aos_common import provenance
 from aos_common.decisions import ALLOW, DENY, PENDING
+from aos_common.judging import JudgeConfig, judge_config
 from aos_common.timestamps import to_timestamp
 from policy_svc.agent_tokens import AgentToken, AgentTokens
 from policy_svc.approvals import ApprovalDesk, effective_state
@@ -56,7 +57,14 @@ def agent_class_pb(agent_class: AgentClass) -> classes_pb.AgentClass:
         max_depth=agent_class.max_depth or 0,
         sandbox_limits=agent_class.sandbox_limits,
         untrusted_args=agent_class.untrusted_args,
+        judge=judge_pb(agent_class.judge),
     )
+
+
+def judge_pb(judge: JudgeConfig) -> classes_pb.JudgeConfig | None:
+    if not judge.enabled:
+        return None
+    return classes_pb.JudgeConfig(backend=judge.backend, model=judge.model, on=sorted(judge.on), policy=judge.policy)
 
 
 def approval_pb(row: dict[str, Any]) -> approvals_pb.Approval:
@@ -87,7 +95,14 @@ def approval_pb(row: dict[str, Any]) -> approvals_pb.Approval:
         decided_at=to_timestamp(row["decided_at"]),
         expires_at=to_timestamp(row["expires_at"]),
         arg_provenance=json.loads(row["arg_provenance"] or "{}"),
+        judge=_verdict_pb(json.loads(row["judge"] or "{}")),
     )
+
+
+def _verdict_pb(judge: dict[str, str]) -> approvals_pb.JudgeVerdict | None:
+    if not judge:
+        return None
+    return approvals_pb.JudgeVerdict(verdict=judge["verdict"], reason=judge["reason"], model=judge["model"])
 
 
 def _token_info(row: dict[str, Any]) -> tokens_pb.TokenInfo:
@@ -135,6 +150,9 @@ class PolicyServicer(policy_grpc.PolicyServiceServicer):
             definition_hash=request.definition_hash,
             limits=dict(request.limits),
             arg_provenance=dict(request.arg_provenance),
+            judge_verdict=request.judge_verdict,
+            judge_model=request.judge_model,
+            judge_reason=request.judge_reason,
         ))
         return policy_pb.AuthorizeResponse(
             decision=_DECISIONS[decision.decision],
@@ -253,6 +271,8 @@ class AgentClassServicer(classes_grpc.AgentClassServiceServicer):
             max_agents=request.max_agents or None, max_depth=request.max_depth or None,
             sandbox_limits=dict(request.sandbox_limits),
             untrusted_args=request.untrusted_args or provenance.DEFAULT_UNTRUSTED_ARGS,
+            judge=judge_config(request.judge.backend, request.judge.model, request.judge.on, request.judge.policy,
+                               request.allowed_backends),
         )
         created = await self._operators.create_class(caller, agent_class)
         return classes_pb.CreateAgentClassResponse(agent_class=agent_class_pb(created))

@@ -16,6 +16,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import asyncpg
 
+from aos_common import judging
 from aos_common.errors import Internal, NotFound
 from aos_common.pools import skip_reset
 from aos_common.sql import DRIVER_ERRORS, Connection, load_queries, translate
@@ -72,6 +73,7 @@ def _agent_class(row: Any) -> AgentClass:
         max_depth=row["max_depth"],
         sandbox_limits=json.loads(row["sandbox_limits"]),
         untrusted_args=row["untrusted_args"],
+        judge=judging.from_dict(json.loads(row["judge"])),
     )
 
 
@@ -87,7 +89,7 @@ class Queries:
         row = await self._db.fetchrow(
             SQL["insert_class"], cls.name, cls.backend, cls.model, sorted(cls.allowed_backends),
             sorted(cls.capabilities), Decimal(str(cls.cost_ceiling_usd)), created_by, cls.max_agents, cls.max_depth,
-            json.dumps(cls.sandbox_limits), cls.untrusted_args,
+            json.dumps(cls.sandbox_limits), cls.untrusted_args, json.dumps(cls.judge.as_dict()),
         )
         return _agent_class(row)
 
@@ -224,11 +226,12 @@ class Queries:
     async def insert_approval(self, approval_id: str, agent_id: str, session_id: str, tool: str,
                               args_canonical: str, args_hash: str, blast_radius: str,
                               evidence: list[dict[str, Any]], scope: list[str], requested_jti: str,
-                              ttl_seconds: int, arg_provenance: dict[str, str]) -> bool:
+                              ttl_seconds: int, arg_provenance: dict[str, str], judge: dict[str, str]) -> bool:
         """True when inserted; False when a pending one for the same call already exists."""
         inserted = await self._db.fetchval(
             SQL["insert_approval"], approval_id, agent_id, session_id, tool, args_canonical, args_hash,
             blast_radius, json.dumps(evidence), scope, requested_jti, float(ttl_seconds), json.dumps(arg_provenance),
+            json.dumps(judge),
         )
         return inserted is not None
 

@@ -152,11 +152,21 @@ class Syscalls:
             route = decisions.untrusted_gate(route, request, labels, agent_class)
         # The limits a sandboxed call asked for, each lowered to its class's ceiling.
         limits = decisions.sandbox_limits(request, agent_class) if agent_class and request.limits else {}
+        judged = await self._judged(claims, request, tool, route, agent_class)
         if route == decisions.RUN:
             return await self._plain(claims, request, request.target, limits, labels)
         if route == decisions.USE_APPROVAL:
             return await self._use_approval(claims, request, limits, labels)
-        return await self._request_approval(claims, request, tool["blast_radius"], labels)
+        return await self._request_approval(claims, request, tool["blast_radius"], labels, judged)
+
+    async def _judged(self, claims: Claims, request: SyscallRequest, tool: dict[str, Any], route: str,
+                      agent_class: AgentClass | None) -> dict[str, str]:
+        """The class judge's verdict the call carries, or Refused (decisions.judge_gate). A call
+        that uses an approval was judged before its approval was opened; one an operator asked
+        for (InvokeTool) is the operator's proposal, not the agent's, and is not judged."""
+        if route == decisions.USE_APPROVAL or request.invoked_by:
+            return {}
+        return decisions.judge_gate(request, agent_class or await self._agent_class(claims), tool)
 
     async def _agent_class(self, claims: Claims) -> AgentClass:
         agent_class = await self._store.get_class(claims.agent_class)
@@ -165,7 +175,7 @@ class Syscalls:
         return agent_class
 
     async def _request_approval(self, claims: Claims, request: SyscallRequest, blast_radius: str,
-                                labels: dict[str, str]) -> Decision:
+                                labels: dict[str, str], judge: dict[str, str]) -> Decision:
         agent_id = agent_id_of(claims)
         await self._approvals.expire_stale()
         existing = await self._store.pending_approval(agent_id, request.target, request.args_hash)
@@ -178,13 +188,13 @@ class Syscalls:
             inserted = await tx.insert_approval(
                 approval_id, agent_id, claims.session_id, request.target, request.args_canonical,
                 request.args_hash, blast_radius, _bounded_evidence(request.evidence),
-                sorted(claims.capabilities), claims.jti, self._approval_ttl, labels,
+                sorted(claims.capabilities), claims.jti, self._approval_ttl, labels, judge,
             )
             if inserted:
                 decision = Decision(PENDING, approval_id=approval_id, message="waiting for an operator's approval",
                                     arg_provenance=labels)
                 await self._record(claims, request, decision, events.HUMAN_APPROVAL_REQUESTED,
-                                   {"blast_radius": blast_radius})
+                                   {"blast_radius": blast_radius, **({"judge": judge} if judge else {})})
                 return decision
         # Another call for the same args created the request first.
         existing = await self._store.pending_approval(agent_id, request.target, request.args_hash)

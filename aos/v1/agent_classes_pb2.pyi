@@ -11,7 +11,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class AgentClass(_message.Message):
-    __slots__ = ("name", "backend", "model", "allowed_backends", "capabilities", "cost_ceiling_usd", "created_at", "max_agents", "max_depth", "sandbox_limits", "untrusted_args")
+    __slots__ = ("name", "backend", "model", "allowed_backends", "capabilities", "cost_ceiling_usd", "created_at", "max_agents", "max_depth", "sandbox_limits", "untrusted_args", "judge")
     class SandboxLimitsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -30,6 +30,7 @@ class AgentClass(_message.Message):
     MAX_DEPTH_FIELD_NUMBER: _ClassVar[int]
     SANDBOX_LIMITS_FIELD_NUMBER: _ClassVar[int]
     UNTRUSTED_ARGS_FIELD_NUMBER: _ClassVar[int]
+    JUDGE_FIELD_NUMBER: _ClassVar[int]
     name: str
     backend: str
     model: str
@@ -41,10 +42,23 @@ class AgentClass(_message.Message):
     max_depth: int
     sandbox_limits: _containers.ScalarMap[str, float]
     untrusted_args: str
-    def __init__(self, name: _Optional[str] = ..., backend: _Optional[str] = ..., model: _Optional[str] = ..., allowed_backends: _Optional[_Iterable[str]] = ..., capabilities: _Optional[_Iterable[str]] = ..., cost_ceiling_usd: _Optional[float] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_agents: _Optional[int] = ..., max_depth: _Optional[int] = ..., sandbox_limits: _Optional[_Mapping[str, float]] = ..., untrusted_args: _Optional[str] = ...) -> None: ...
+    judge: JudgeConfig
+    def __init__(self, name: _Optional[str] = ..., backend: _Optional[str] = ..., model: _Optional[str] = ..., allowed_backends: _Optional[_Iterable[str]] = ..., capabilities: _Optional[_Iterable[str]] = ..., cost_ceiling_usd: _Optional[float] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_agents: _Optional[int] = ..., max_depth: _Optional[int] = ..., sandbox_limits: _Optional[_Mapping[str, float]] = ..., untrusted_args: _Optional[str] = ..., judge: _Optional[_Union[JudgeConfig, _Mapping]] = ...) -> None: ...
+
+class JudgeConfig(_message.Message):
+    __slots__ = ("backend", "model", "on", "policy")
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    ON_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    backend: str
+    model: str
+    on: _containers.RepeatedScalarFieldContainer[str]
+    policy: str
+    def __init__(self, backend: _Optional[str] = ..., model: _Optional[str] = ..., on: _Optional[_Iterable[str]] = ..., policy: _Optional[str] = ...) -> None: ...
 
 class CreateAgentClassRequest(_message.Message):
-    __slots__ = ("name", "backend", "model", "allowed_backends", "capabilities", "cost_ceiling_usd", "max_agents", "max_depth", "sandbox_limits", "untrusted_args")
+    __slots__ = ("name", "backend", "model", "allowed_backends", "capabilities", "cost_ceiling_usd", "max_agents", "max_depth", "sandbox_limits", "untrusted_args", "judge")
     class SandboxLimitsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -62,6 +76,7 @@ class CreateAgentClassRequest(_message.Message):
     MAX_DEPTH_FIELD_NUMBER: _ClassVar[int]
     SANDBOX_LIMITS_FIELD_NUMBER: _ClassVar[int]
     UNTRUSTED_ARGS_FIELD_NUMBER: _ClassVar[int]
+    JUDGE_FIELD_NUMBER: _ClassVar[int]
     name: str
     backend: str
     model: str
@@ -72,7 +87,8 @@ class CreateAgentClassRequest(_message.Message):
     max_depth: int
     sandbox_limits: _containers.ScalarMap[str, float]
     untrusted_args: str
-    def __init__(self, name: _Optional[str] = ..., backend: _Optional[str] = ..., model: _Optional[str] = ..., allowed_backends: _Optional[_Iterable[str]] = ..., capabilities: _Optional[_Iterable[str]] = ..., cost_ceiling_usd: _Optional[float] = ..., max_agents: _Optional[int] = ..., max_depth: _Optional[int] = ..., sandbox_limits: _Optional[_Mapping[str, float]] = ..., untrusted_args: _Optional[str] = ...) -> None: ...
+    judge: JudgeConfig
+    def __init__(self, name: _Optional[str] = ..., backend: _Optional[str] = ..., model: _Optional[str] = ..., allowed_backends: _Optional[_Iterable[str]] = ..., capabilities: _Optional[_Iterable[str]] = ..., cost_ceiling_usd: _Optional[float] = ..., max_agents: _Optional[int] = ..., max_depth: _Optional[int] = ..., sandbox_limits: _Optional[_Mapping[str, float]] = ..., untrusted_args: _Optional[str] = ..., judge: _Optional[_Union[JudgeConfig, _Mapping]] = ...) -> None: ...
 
 class CreateAgentClassResponse(_message.Message):
     __slots__ = ("agent_class",)

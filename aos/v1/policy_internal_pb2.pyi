@@ -34,7 +34,7 @@ DECISION_PENDING: Decision
 DECISION_DENY: Decision
 
 class AuthorizeRequest(_message.Message):
-    __slots__ = ("token", "kind", "target", "agent_id", "args_canonical", "args_hash", "model", "max_input_tokens", "max_output_tokens", "approval_id", "evidence", "invoked_by", "invoked_by_jti", "definition_hash", "limits", "arg_provenance")
+    __slots__ = ("token", "kind", "target", "agent_id", "args_canonical", "args_hash", "model", "max_input_tokens", "max_output_tokens", "approval_id", "evidence", "invoked_by", "invoked_by_jti", "definition_hash", "limits", "arg_provenance", "judge_verdict", "judge_model", "judge_reason")
     class LimitsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -65,6 +65,9 @@ class AuthorizeRequest(_message.Message):
     DEFINITION_HASH_FIELD_NUMBER: _ClassVar[int]
     LIMITS_FIELD_NUMBER: _ClassVar[int]
     ARG_PROVENANCE_FIELD_NUMBER: _ClassVar[int]
+    JUDGE_VERDICT_FIELD_NUMBER: _ClassVar[int]
+    JUDGE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    JUDGE_REASON_FIELD_NUMBER: _ClassVar[int]
     token: str
     kind: SyscallKind
     target: str
@@ -81,7 +84,10 @@ class AuthorizeRequest(_message.Message):
     definition_hash: str
     limits: _containers.ScalarMap[str, float]
     arg_provenance: _containers.ScalarMap[str, str]
-    def __init__(self, token: _Optional[str] = ..., kind: _Optional[_Union[SyscallKind, str]] = ..., target: _Optional[str] = ..., agent_id: _Optional[str] = ..., args_canonical: _Optional[str] = ..., args_hash: _Optional[str] = ..., model: _Optional[str] = ..., max_input_tokens: _Optional[int] = ..., max_output_tokens: _Optional[int] = ..., approval_id: _Optional[str] = ..., evidence: _Optional[_Iterable[_Union[_common_pb2.EvidenceItem, _Mapping]]] = ..., invoked_by: _Optional[str] = ..., invoked_by_jti: _Optional[str] = ..., definition_hash: _Optional[str] = ..., limits: _Optional[_Mapping[str, float]] = ..., arg_provenance: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    judge_verdict: str
+    judge_model: str
+    judge_reason: str
+    def __init__(self, token: _Optional[str] = ..., kind: _Optional[_Union[SyscallKind, str]] = ..., target: _Optional[str] = ..., agent_id: _Optional[str] = ..., args_canonical: _Optional[str] = ..., args_hash: _Optional[str] = ..., model: _Optional[str] = ..., max_input_tokens: _Optional[int] = ..., max_output_tokens: _Optional[int] = ..., approval_id: _Optional[str] = ..., evidence: _Optional[_Iterable[_Union[_common_pb2.EvidenceItem, _Mapping]]] = ..., invoked_by: _Optional[str] = ..., invoked_by_jti: _Optional[str] = ..., definition_hash: _Optional[str] = ..., limits: _Optional[_Mapping[str, float]] = ..., arg_provenance: _Optional[_Mapping[str, str]] = ..., judge_verdict: _Optional[str] = ..., judge_model: _Optional[str] = ..., judge_reason: _Optional[str] = ...) -> None: ...
 
 class AuthorizeResponse(_message.Message):
     __slots__ = ("decision", "reason", "message", "approval_id", "syscall_id", "reserved_usd", "limits")

@@ -32,7 +32,7 @@ from gateway.dashboard.session import (
 
 # Refusals that mean "this token is no good": the session ends and the operator signs in again.
 AUTH_REASONS = frozenset({"UNAUTHENTICATED", "TOKEN_EXPIRED"})
-TERMINAL_AGENT_STATES = frozenset({"completed", "failed", "abandoned_ungrounded", "cancelled"})
+TERMINAL_AGENT_STATES = frozenset({"completed", "completed_disputed", "failed", "abandoned_ungrounded", "cancelled"})
 
 # Fixed texts chosen by code, so nothing from the query string is ever echoed onto the page.
 LOGIN_MESSAGES = {

@@ -71,6 +71,7 @@ CREATE FUNCTION kernel.allowed_predecessors(to_state text) RETURNS text[]
         WHEN 'running' THEN ARRAY['runnable', 'waiting_approval']
         WHEN 'waiting_approval' THEN ARRAY['running', 'suspended_token_expired']
         WHEN 'completed' THEN ARRAY['running']
+        WHEN 'completed_disputed' THEN ARRAY['running']
         WHEN 'failed' THEN ARRAY['running']
         WHEN 'abandoned_ungrounded' THEN ARRAY['running']
         WHEN 'suspended_token_expired' THEN ARRAY['running', 'waiting_approval']
@@ -156,7 +157,9 @@ CREATE TABLE kernel.agent_processes (
     created_by text DEFAULT ''::text NOT NULL,
     token_revoked_at timestamp with time zone,
     claimed_at timestamp with time zone,
-    CONSTRAINT agent_processes_state_check CHECK ((state = ANY (ARRAY['runnable'::text, 'running'::text, 'waiting_approval'::text, 'completed'::text, 'failed'::text, 'abandoned_ungrounded'::text, 'suspended_token_expired'::text, 'cancelled'::text])))
+    judge jsonb DEFAULT '{}'::jsonb NOT NULL,
+    CONSTRAINT agent_processes_judge_check CHECK ((jsonb_typeof(judge) = 'object'::text)),
+    CONSTRAINT agent_processes_state_check CHECK ((state = ANY (ARRAY['runnable'::text, 'running'::text, 'waiting_approval'::text, 'completed'::text, 'completed_disputed'::text, 'failed'::text, 'abandoned_ungrounded'::text, 'suspended_token_expired'::text, 'cancelled'::text])))
 );
 
 CREATE TABLE kernel.tool_executions (
@@ -211,11 +214,13 @@ CREATE TABLE policy.agent_classes (
     max_depth integer,
     sandbox_limits jsonb DEFAULT '{}'::jsonb NOT NULL,
     untrusted_args text DEFAULT 'approve'::text NOT NULL,
+    judge jsonb DEFAULT '{}'::jsonb NOT NULL,
     CONSTRAINT agent_classes_allowed_backends_check CHECK ((cardinality(allowed_backends) > 0)),
     CONSTRAINT agent_classes_backend_check CHECK ((backend = ANY (ARRAY['anthropic'::text, 'openai'::text, 'ollama'::text]))),
     CONSTRAINT agent_classes_capabilities_check CHECK ((cardinality(capabilities) > 0)),
     CONSTRAINT agent_classes_check CHECK ((backend = ANY (allowed_backends))),
     CONSTRAINT agent_classes_cost_ceiling_usd_check CHECK ((cost_ceiling_usd > (0)::numeric)),
+    CONSTRAINT agent_classes_judge_check CHECK ((jsonb_typeof(judge) = 'object'::text)),
     CONSTRAINT agent_classes_max_agents_check CHECK ((max_agents > 0)),
     CONSTRAINT agent_classes_max_depth_check CHECK ((max_depth > 0)),
     CONSTRAINT agent_classes_name_check CHECK ((name ~ '^[a-z][a-z0-9_.-]{0,63}$'::text)),
@@ -244,8 +249,10 @@ CREATE TABLE policy.approvals (
     consumed_at timestamp with time zone,
     consumed_syscall_id uuid,
     arg_provenance jsonb DEFAULT '{}'::jsonb NOT NULL,
+    judge jsonb DEFAULT '{}'::jsonb NOT NULL,
     CONSTRAINT approvals_arg_provenance_check CHECK ((jsonb_typeof(arg_provenance) = 'object'::text)),
     CONSTRAINT approvals_args_hash_check CHECK ((args_hash ~ '^[0-9a-f]{64}$'::text)),
+    CONSTRAINT approvals_judge_check CHECK ((jsonb_typeof(judge) = 'object'::text)),
     CONSTRAINT approvals_state_check CHECK ((state = ANY (ARRAY['pending'::text, 'approved'::text, 'denied'::text, 'expired'::text, 'consumed'::text])))
 );
 
@@ -390,7 +397,7 @@ CREATE INDEX agent_processes_session_due ON kernel.agent_processes USING btree (
 
 CREATE INDEX agent_processes_session_running ON kernel.agent_processes USING btree (session_id) WHERE (state = 'running'::text);
 
-CREATE INDEX agent_processes_unrevoked_ends ON kernel.agent_processes USING btree (updated_at) WHERE ((token_revoked_at IS NULL) AND (state = ANY (ARRAY['completed'::text, 'failed'::text, 'abandoned_ungrounded'::text, 'cancelled'::text])));
+CREATE INDEX agent_processes_unrevoked_ends ON kernel.agent_processes USING btree (updated_at) WHERE ((token_revoked_at IS NULL) AND (state = ANY (ARRAY['completed'::text, 'completed_disputed'::text, 'failed'::text, 'abandoned_ungrounded'::text, 'cancelled'::text])));
 
 CREATE UNIQUE INDEX approvals_one_pending_idx ON policy.approvals USING btree (agent_id, tool, args_hash) WHERE (state = 'pending'::text);
 

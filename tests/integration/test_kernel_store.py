@@ -27,6 +27,7 @@ VALID = {
     ("running", "runnable"),
     ("running", "waiting_approval"),
     ("running", "completed"),
+    ("running", "completed_disputed"),
     ("running", "failed"),
     ("running", "abandoned_ungrounded"),
     ("running", "suspended_token_expired"),
@@ -78,7 +79,7 @@ async def put_in_state(db: TestDatabase, agent_id: str, state: str) -> None:
 
 
 async def test_state_machine_has_exactly_the_contract_transitions(store: Store, db: TestDatabase) -> None:
-    assert len(ALL_PAIRS) == 64
+    assert len(ALL_PAIRS) == 81
     refused, allowed = [], []
     for from_state, to_state in ALL_PAIRS:
         agent = await store.insert_agent(new_agent())
@@ -93,7 +94,7 @@ async def test_state_machine_has_exactly_the_contract_transitions(store: Store, 
             assert moved.state == to_state
             allowed.append((from_state, to_state))
     assert set(allowed) == VALID
-    assert len(refused) == 64 - len(VALID)
+    assert len(refused) == 81 - len(VALID)
 
 
 async def test_trigger_refuses_an_unguarded_invalid_update(store: Store, db: TestDatabase) -> None:
