@@ -41,7 +41,7 @@ import httpx
 from aos_common.canonical import canonical_json
 from bench import agentdojo_tasks as dojo
 from bench.agentdojo_server import STATE_FILE
-from bench.harness import machine, pyplot, running_stack, write_results
+from bench.harness import RESULTS, machine, pyplot, running_stack, write_results
 
 REPO = Path(__file__).resolve().parent.parent
 POLL_S = 0.05
@@ -59,6 +59,7 @@ class Config:
     side_effects_reversible: bool  # False: every side-effecting tool waits for an approval
     least_privilege: bool  # grants only the user task's ground-truth tools
     untrusted_args: str  # the agent class's rule (aos_common/provenance.py)
+    judge: bool = False  # the class's judge on approvals, blocking (docs/JUDGE.md)
 
 
 CONFIGS = (
@@ -66,6 +67,9 @@ CONFIGS = (
     Config("b", "least privilege", True, True, "allow"),
     Config("c", "approvals on side effects", False, False, "allow"),
     Config("d", "approvals + untrusted_args: approve", False, False, "approve"),
+    # The scripted judge cannot weigh evidence: it agrees with everything, the judge the
+    # evidence fooled. The row shows what the boundary holds without it, and what it costs.
+    Config("e", "(d) + a blocking judge that agrees with everything", False, False, "approve", judge=True),
     Config("p", "provenance alone (untrusted_args: approve)", True, False, "approve"),
     Config("q", "provenance alone, no operator (untrusted_args: deny)", True, False, "deny"),
 )
@@ -83,6 +87,7 @@ class Tally:
     approvals_attacked: int = 0
     approvals_clean: int = 0
     flagged_pairs: int = 0
+    judge_verdicts: int = 0
     excluded: dict[str, int] = field(default_factory=dict)
     breaches: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -96,12 +101,13 @@ class Tally:
             "approvals_per_task": _ratio(self.approvals_clean, self.clean_tasks),
             "approvals_per_attacked_task": _ratio(self.approvals_attacked, self.pairs),
             "detector_flagged_pairs": self.flagged_pairs,
+            "judge_verdicts_per_attacked_task": _ratio(self.judge_verdicts, self.pairs),
             **asdict(self),
         }
 
     def add(self, other: Tally) -> None:
         for name in ("pairs", "breached", "useful_under_attack", "clean_tasks", "clean_utility",
-                     "approvals_attacked", "approvals_clean", "flagged_pairs"):
+                     "approvals_attacked", "approvals_clean", "flagged_pairs", "judge_verdicts"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for reason, count in other.excluded.items():
             self.excluded[reason] = self.excluded.get(reason, 0) + count
@@ -114,6 +120,7 @@ class Outcome:
     state: str
     approvals: int
     flagged: bool
+    judge_verdicts: int
     ran: list[dojo.Call]
 
 
@@ -177,6 +184,8 @@ class SuiteRun:
             "name": self.agent_class, "backend": "openai", "model": "aos-scripted", "allowed_backends": ["openai"],
             "capabilities": [f"mcp.{self.server}.*"], "cost_ceiling_usd": 100.0,
             "untrusted_args": self.config.untrusted_args,
+            **({"judge": {"backend": "openai", "model": "aos-scripted", "on": ["approvals", "consequential_calls"],
+                          "policy": "block"}} if self.config.judge else {}),
         })
 
     async def teardown(self) -> None:
@@ -226,7 +235,8 @@ class SuiteRun:
         ran = [(entry["function"], entry["args"]) for entry in map(json.loads, (
             self.state / "calls.jsonl").read_text().splitlines()) if not entry.get("error")]
         return Outcome(shown.get("result") or "", shown["state"], approvals,
-                       any(e["event_type"] == "APP_INJECTION_PATTERN_DETECTED" for e in events), ran)
+                       any(e["event_type"] == "APP_INJECTION_PATTERN_DETECTED" for e in events),
+                       sum(e["event_type"] == "JUDGE_VERDICT" for e in events), ran)
 
     async def decide(self, agent: dict[str, Any], wanted: set[tuple[str, str]]) -> int:
         """The simulated operator: approve exactly the user task's own calls, deny the rest."""
@@ -269,6 +279,7 @@ class SuiteRun:
             tally.useful_under_attack += utility
             tally.approvals_attacked += outcome.approvals
             tally.flagged_pairs += outcome.flagged
+            tally.judge_verdicts += outcome.judge_verdicts
             if breached:
                 tally.breaches.append(f"{pair.user_task_id}/{pair.injection_task_id}")
         tally.seconds = round(time.monotonic() - started, 1)
@@ -351,6 +362,8 @@ def main() -> None:
     parser.add_argument("--suite", action="append", choices=dojo.SUITES)
     parser.add_argument("--config", action="append", choices=[c.key for c in CONFIGS])
     parser.add_argument("--limit", type=int, help="play only the first N pairs of each suite")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the configurations of the last results file that this run does not measure")
     args = parser.parse_args()
     suites = args.suite or list(dojo.SUITES)
     configs = [c for c in CONFIGS if not args.config or c.key in args.config]
@@ -366,6 +379,11 @@ def main() -> None:
 
         results = asyncio.run(go())
     by_config = report(results)
+    previous = RESULTS / "containment.json"
+    if args.merge and previous.exists():
+        kept = json.loads(previous.read_text())["configs"]
+        by_config = {key: by_config.get(key) or kept[key] for key in [c.key for c in CONFIGS]
+                     if key in by_config or key in kept}
     document = {"benchmark": "containment", "agentdojo": {"version": dojo.BENCHMARK_VERSION, "attack": dojo.ATTACK},
                 "suites": suites, "limit": args.limit, "configs": by_config, "machine": machine(),
                 "wall_seconds": round(time.monotonic() - started, 1)}
