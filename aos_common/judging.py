@@ -32,6 +32,12 @@ MAX_MODEL_CHARS = 200
 MAX_REASON_CHARS = 500
 
 
+def may_be_judged(reversible: bool, blast_radius: str) -> bool:
+    """Whether any judge configuration judges calls to a tool of this safety: a
+    reversible tool of low blast radius is never judged."""
+    return not reversible or blast_radius != "low"
+
+
 @dataclass(frozen=True)
 class JudgeConfig:
     """An agent class's judge; `on` empty means the class has none."""
@@ -47,6 +53,8 @@ class JudgeConfig:
 
     def judges_tool(self, reversible: bool, blast_radius: str) -> bool:
         """Whether a call to a tool of this safety must carry a verdict."""
+        if not may_be_judged(reversible, blast_radius):
+            return False
         if not reversible and (ON_APPROVALS in self.on or ON_CONSEQUENTIAL_CALLS in self.on):
             return True
         return ON_CONSEQUENTIAL_CALLS in self.on and blast_radius != "low"

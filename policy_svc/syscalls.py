@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from aos_common import events, provenance
+from aos_common import events, judging, provenance
 from aos_common.capabilities import PERM_AGENTS_SPAWN, allows
 from aos_common.decisions import ALLOW, DENY, PENDING
 from aos_common.errors import AosError, InsufficientAuthority, InvalidArgument, NotFound, TokenExpired
@@ -166,6 +166,8 @@ class Syscalls:
         for (InvokeTool) is the operator's proposal, not the agent's, and is not judged."""
         if route == decisions.USE_APPROVAL or request.invoked_by:
             return {}
+        if agent_class is None and not judging.may_be_judged(tool["reversible"], tool["blast_radius"]):
+            return {}  # no class judges it: spare the common call the class's read
         return decisions.judge_gate(request, agent_class or await self._agent_class(claims), tool)
 
     async def _agent_class(self, claims: Claims) -> AgentClass:
