@@ -15,7 +15,7 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,11 +76,14 @@ def parse_rules(body: Any) -> tuple[Rule, ...]:
     return tuple(rules)
 
 
-def instructions(result: str, task: str, rules: Sequence[Rule]) -> list[Injected]:
-    """The calls a tool result tells the model to make (it reads the result unescaped,
-    as a model would understand the runtime's fenced, escaped output)."""
+def instructions(result: str, task: str, rules: Sequence[Rule]) -> list[tuple[Hashable, Injected]]:
+    """The calls a tool result tells the model to make, each with the identity of the
+    instruction (it reads the result unescaped, as a model would understand the
+    runtime's fenced, escaped output). An instruction is carried out once however
+    often it is read again; one that asks for the same call three times gets three."""
     text = html.unescape(result)
-    found = []
+    found: list[tuple[Hashable, Injected]] = []
+    seen: dict[tuple[str, str], int] = {}
     for line in text.splitlines():
         match = _CALL_LINE.match(line)
         if match:
@@ -89,10 +92,12 @@ def instructions(result: str, task: str, rules: Sequence[Rule]) -> list[Injected
             except json.JSONDecodeError:
                 continue
             if isinstance(args, dict):
-                found.append(Injected(match.group(1), args))
-    for rule in rules:
+                injected = Injected(match.group(1), args)
+                occurrence = seen[injected.key()] = seen.get(injected.key(), -1) + 1
+                found.append((("line", injected.key(), occurrence), injected))
+    for number, rule in enumerate(rules):
         if rule.result_contains in text and rule.task_contains in task:
-            found.extend(rule.calls)
+            found.extend((("rule", number, position), call) for position, call in enumerate(rule.calls))
     return found
 
 
@@ -102,18 +107,18 @@ def replay(calls: Sequence[tuple[str, dict[str, Any]]], results: Sequence[str], 
 
     Walks the conversation: a call that is the head of the injected queue was the
     injection's; any other was the plan's. After each result, the calls it asks
-    for join the queue, unless they were asked for before."""
+    for join the queue, unless the same instruction was read before."""
     queue: list[Injected] = []
-    seen: set[tuple[str, str]] = set()
+    seen: set[Hashable] = set()
     played = 0
     for (tool, args), result in zip(calls, results, strict=False):
         if queue and queue[0].key() == (_tool_key(tool), json.dumps(args, sort_keys=True)):
             queue.pop(0)
         else:
             played += 1
-        for injected in instructions(result, task, rules):
-            if injected.key() not in seen:
-                seen.add(injected.key())
+        for identity, injected in instructions(result, task, rules):
+            if identity not in seen:
+                seen.add(identity)
                 queue.append(injected)
     return (queue[0] if queue else None), played
 
