@@ -1,7 +1,7 @@
 """The AgentDojo side of the containment benchmark without the runtime: the tool
 server's schemas are ones the kernel installs and that accept AgentDojo's own
 ground-truth calls; environments survive JSON; the server over stdio runs calls
-against env.json, logs only calls that ran and survives bad ones; AgentDojo's
+against its state file, logs only calls that ran and survives bad ones; AgentDojo's
 scoring sees a played injection as a breach and its absence as none."""
 
 from __future__ import annotations
