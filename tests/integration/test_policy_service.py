@@ -1078,6 +1078,30 @@ async def test_cli_classes_tokens_and_approvals(env: Env) -> None:
     assert again.exit_code == 3 and "INVALID_TRANSITION" in again.output
 
 
+async def test_cli_creates_a_quorum_class_and_shows_how_far_an_approval_is(env: Env) -> None:
+    created = await cli(env, cli_classes.app, "create", "cli-quorum", "--backend", "anthropic", "--model",
+                        "aos-scripted", "-c", "fs.delete_file", "--ceiling", "1", "--approval-quorum", "high=2",
+                        "--approval-excludes-spawner", "--json")
+    assert created.exit_code == 0, created.output
+    shown_class = json.loads(created.output)
+    assert shown_class["approval_quorum"] == {"high": 2} and shown_class["approval_excludes_spawner"] is True
+    bad = await cli(env, cli_classes.app, "create", "cli-quorum-bad", "--backend", "anthropic", "--model", "m",
+                    "-c", "fs.delete_file", "--ceiling", "1", "--approval-quorum", "urgent=2")
+    assert bad.exit_code == 3 and "INVALID_ARGUMENT" in bad.output and "approval_quorum" in bad.output
+    await register(env, "fs.delete_file", reversible=False)
+    spawner = await mint_operator(env, "q-cli-spawner", ["fs.delete_file"])
+    agent = await spawn(env, "cli-quorum", ("fs.delete_file",), caller=spawner.token)
+    pending = await env.syscalls.Authorize(tool_call(agent.token, "fs.delete_file", {"path": "q.txt"}))
+    assert "0 of 2 approvals" in (await cli(env, cli_approvals.app, "show", pending.approval_id)).output
+    first = await cli(env, cli_approvals.app, "approve", pending.approval_id, "--yes")
+    assert first.exit_code == 0 and "1 of 2 approvals, still pending" in first.output
+    shown = (await cli(env, cli_approvals.app, "show", pending.approval_id)).output
+    assert "1 of 2 approvals" in shown and "approved by bootstrap-admin (" in shown
+    listed = await cli(env, cli_approvals.app, "list")
+    assert "1 of 2" in listed.output
+    again = await cli(env, cli_approvals.app, "approve", pending.approval_id, "--yes")
+    assert again.exit_code == 3 and "INVALID_TRANSITION" in again.output and "already approved" in again.output
+
 async def test_warn_mode_lets_a_missing_token_through_but_never_a_bad_one(env: Env) -> None:
     warn = TokenAuthority(env.policy.keys, env.policy.store, "warn")
     assert (await warn.caller(())).subject == "anonymous"
