@@ -36,6 +36,8 @@ def parse_quorum(pairs: list[str]) -> dict[str, int]:
             quorum[radius] = int(value)
         except ValueError:
             raise typer.BadParameter(f"--approval-quorum {radius} must be a whole number, got {value[:40]!r}") from None
+        if abs(quorum[radius]) >= 2**31:  # past what the field carries; the service names the real bounds
+            raise typer.BadParameter(f"--approval-quorum {radius} is out of range")
     return quorum
 
 
