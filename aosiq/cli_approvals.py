@@ -53,8 +53,16 @@ def _show(approval: pb.Approval, console: Console) -> None:
         console.print(f"evidence [{item.index}] {escape(item.tool)}: {escape(item.content[:500])}", soft_wrap=True)
         if item.injection_patterns:
             console.print(f"  [red]injection detector flagged it:[/] {', '.join(item.injection_patterns)}")
+    console.print(f"[bold]{approvals_count(approval)}[/]")
+    for approver in approval.approvers:
+        console.print(f"  approved by {escape(approver.subject)} ({escape(approver.jti)})")
     if approval.decided_by:
-        console.print(f"decided by {approval.decided_by} ({approval.decided_jti}) {escape(approval.reason)}")
+        console.print(f"decided by {escape(approval.decided_by)} ({approval.decided_jti}) {escape(approval.reason)}")
+
+
+def approvals_count(approval: pb.Approval) -> str:
+    """"1 of 2 approvals": how far a call's quorum is."""
+    return f"{approval.approvals_given} of {approval.approvals_required} approvals"
 
 
 @app.command("list")
@@ -78,10 +86,10 @@ def list_approvals(
     if as_json:
         typer.echo(message_json(listed))
         return
-    table = Table("approval", "state", "tool", "blast", "judge", "agent", "args_hash")
+    table = Table("approval", "state", "approvals", "tool", "blast", "judge", "agent", "args_hash")
     for a in listed.approvals:
-        table.add_row(a.approval_id, a.state, escape(a.tool), a.blast_radius, escape(a.judge.verdict) or "-",
-                      a.agent_id, a.args_hash[:16] + "…")
+        table.add_row(a.approval_id, a.state, approvals_count(a), escape(a.tool), a.blast_radius,
+                      escape(a.judge.verdict) or "-", a.agent_id, a.args_hash[:16] + "…")
     Console().print(table)
 
 
@@ -122,8 +130,13 @@ def approve(
             request = pb.ApproveRequest(approval_id=approval_id, args_hash=approval.args_hash)
             return await conn.call(stub.Approve(request, metadata=conn.metadata))
 
-    approved = run_call(run())
-    typer.echo(message_json(approved.approval) if as_json else f"approved {approval_id}")
+    approved = run_call(run()).approval
+    if as_json:
+        typer.echo(message_json(approved))
+    elif approved.state == "approved":
+        typer.echo(f"approved {approval_id} ({approvals_count(approved)})")
+    else:
+        typer.echo(f"recorded your approval of {approval_id}: {approvals_count(approved)}, still {approved.state}")
 
 
 @app.command()

@@ -28,6 +28,19 @@ def parse_limits(pairs: list[str]) -> dict[str, float]:
     return limits
 
 
+def parse_quorum(pairs: list[str]) -> dict[str, int]:
+    """`high=2` pairs as approvals needed per blast radius; the service checks radii and bounds."""
+    quorum: dict[str, int] = {}
+    for radius, value in parse_pairs(pairs, "--approval-quorum").items():
+        try:
+            quorum[radius] = int(value)
+        except ValueError:
+            raise typer.BadParameter(f"--approval-quorum {radius} must be a whole number, got {value[:40]!r}") from None
+        if abs(quorum[radius]) >= 2**31:  # past what the field carries; the service names the real bounds
+            raise typer.BadParameter(f"--approval-quorum {radius} is out of range")
+    return quorum
+
+
 @app.command()
 def create(
     name: Annotated[str, typer.Argument(help="Class name, e.g. researcher.")],
@@ -53,12 +66,22 @@ def create(
         "--judge-on", help="approvals | answers | consequential_calls: what the judge sees; repeat.")] = None,
     judge_policy: Annotated[str, typer.Option(
         "--judge-policy", help="advise (recorded and shown) | block (only agree lets a judged call through).")] = "",
+    approval_quorum: Annotated[list[str] | None, typer.Option(
+        "--approval-quorum", help="RADIUS=N: N distinct operators must approve a call of blast radius "
+                                  "low | medium | high, e.g. high=2; repeat (default: 1).")] = None,
+    approval_excludes_spawner: Annotated[bool, typer.Option(
+        "--approval-excludes-spawner", help="The operator who started an agent's tree may not approve its calls.",
+    )] = False,
+    approval_ttl: Annotated[int, typer.Option(
+        "--approval-ttl", help="Seconds the class's approvals wait before they expire "
+                               "(0: AOS_APPROVAL_TTL_SECONDS).")] = 0,
     as_json: JsonFlag = False,
     address: AddressOpt = None,
     token: TokenOpt = None,
 ) -> None:
     """Create an agent class (needs classes.write)."""
     ceilings = parse_limits(sandbox_limit or [])
+    quorum = parse_quorum(approval_quorum or [])
 
     async def run() -> pb.CreateAgentClassResponse:
         async with connect(address, token) as conn:
@@ -68,6 +91,8 @@ def create(
                 capabilities=capability, cost_ceiling_usd=ceiling, max_agents=max_agents, max_depth=max_depth,
                 sandbox_limits=ceilings, untrusted_args=untrusted_args,
                 judge=pb.JudgeConfig(backend=judge_backend, model=judge_model, on=judge_on or [], policy=judge_policy),
+                approval_quorum=quorum, approval_excludes_spawner=approval_excludes_spawner,
+                approval_ttl_seconds=approval_ttl,
             )
             return await conn.call(stub.CreateAgentClass(request, metadata=conn.metadata))
 
@@ -92,10 +117,12 @@ def list_classes(as_json: JsonFlag = False, address: AddressOpt = None, token: T
         typer.echo(message_json(listed))
         return
     table = Table("name", "backend", "model", "allowed backends", "capabilities", "ceiling (USD)",
-                  "max agents", "max depth", "judge")
+                  "max agents", "max depth", "judge", "approvals")
     for cls in listed.agent_classes:
         judge = (f"{cls.judge.model} on {', '.join(cls.judge.on)} ({cls.judge.policy})" if cls.judge.on else "-")
+        quorum = ", ".join(f"{radius}={needed}" for radius, needed in sorted(cls.approval_quorum.items())) or "1"
         table.add_row(cls.name, cls.backend, cls.model, ", ".join(cls.allowed_backends),
                       ", ".join(cls.capabilities), f"{cls.cost_ceiling_usd:g}",
-                      str(cls.max_agents or "default"), str(cls.max_depth or "default"), judge)
+                      str(cls.max_agents or "default"), str(cls.max_depth or "default"), judge,
+                      quorum + (", not the spawner" if cls.approval_excludes_spawner else ""))
     Console().print(table)

@@ -4,6 +4,10 @@ An approval names (agent, tool, SHA-256 of the canonical args). The operator
 approves the hash they were shown; the agent's call goes through only with
 that same hash, once. States: pending -> approved | denied | expired;
 approved -> consumed (by the one syscall it allowed).
+
+A class may need more than one operator (its approval quorum): each approval
+is recorded, and the approval turns approved only when as many distinct
+operators as it was opened with have approved the same hash.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ from aos_common.errors import (
 from aos_common.permissions import require_operator
 from aos_common.tokens import Claims
 from policy_svc.audit import AuditLog
-from policy_svc.store import Store
+from policy_svc.operators import SUBJECT_SEPARATOR
+from policy_svc.store import Queries, Store
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +75,30 @@ def require_authority_over(caller: Claims, row: dict[str, Any]) -> None:
     agent an effect, and nobody lends what they do not hold."""
     if not allows(caller.capabilities, row["tool"]):
         raise InsufficientAuthority(f"deciding this approval needs a token that holds {row['tool']!r}")
+
+
+def same_operator(subject: str, other: str) -> bool:
+    """Whether two subjects count as one operator: the same, or one minted in the
+    other's namespace ("<minter>/<name>"), which its minter can always mint again."""
+    return subject == other or subject.startswith(other + SUBJECT_SEPARATOR) or \
+        other.startswith(subject + SUBJECT_SEPARATOR)
+
+
+def check_approver(caller: Claims, row: dict[str, Any], approvers: list[dict[str, str]]) -> None:
+    """Refuse an approval that would not come from one more distinct operator:
+    a subject who already approved (or one of its own line), or, where the class
+    says so, the operator who started the agent's tree (or one it minted)."""
+    for spawner in row["excluded_approvers"]:
+        if caller.subject == spawner or caller.subject.startswith(spawner + SUBJECT_SEPARATOR):
+            raise InsufficientAuthority(f"{caller.subject} started this agent's tree (or was minted by who did); "
+                                        "its class needs the approval of other operators")
+    for approver in approvers:
+        if approver["subject"] == caller.subject:
+            raise InvalidTransition(f"{caller.subject} already approved this; it needs "
+                                    f"{row['approvals_required']} distinct operators, each counted once")
+        if same_operator(caller.subject, approver["subject"]):
+            raise InsufficientAuthority(f"{caller.subject} and {approver['subject']}, who already approved, are in "
+                                        "one minting line and count as one operator")
 
 
 def approval_payload(row: dict[str, Any]) -> dict[str, Any]:
@@ -142,9 +171,30 @@ class ApprovalDesk:
             current = effective_state(row)
             if current != "pending":
                 raise InvalidTransition(f"approval is {current}; only a pending approval can be decided")
-            await tx.decide_approval(approval_id, state, caller.subject, caller.jti, reason)
-            event = events.HUMAN_APPROVAL_GRANTED if state == "approved" else events.HUMAN_APPROVAL_DENIED
-            await self._audit.append(row["session_id"], event, caller, {**approval_payload(row), "reason": reason})
+            if state == "approved":
+                await self._count_approval(tx, caller, row)
+            else:
+                await tx.decide_approval(approval_id, state, caller.subject, caller.jti, reason)
+                await self._audit.append(row["session_id"], events.HUMAN_APPROVAL_DENIED, caller,
+                                         {**approval_payload(row), "reason": reason})
         decided = await self._store.get_approval(approval_id)
         assert decided is not None  # it was just updated and approvals are never deleted
         return decided
+
+    async def _count_approval(self, tx: Queries, caller: Claims, row: dict[str, Any]) -> None:
+        """Record one operator's approval; the one that reaches the quorum approves.
+        Runs under the approval's row lock, so concurrent approvals count one at a time."""
+        earlier = await tx.approvers_of(row["approval_id"])
+        check_approver(caller, row, earlier)
+        if not await tx.add_approver(row["approval_id"], caller.subject, caller.jti):
+            raise InvalidTransition(f"{caller.subject} already approved this")
+        approvers = [*earlier, {"subject": caller.subject, "jti": caller.jti}]
+        required = row["approvals_required"]
+        payload = {**approval_payload(row), "reason": "", "approver_subject": caller.subject,
+                   "approver_jti": caller.jti, "approvals_given": len(approvers), "approvals_required": required}
+        if len(approvers) < required:
+            await self._audit.append(row["session_id"], events.HUMAN_APPROVAL_GIVEN, caller, payload)
+            return
+        await tx.decide_approval(row["approval_id"], "approved", caller.subject, caller.jti, "")
+        await self._audit.append(row["session_id"], events.HUMAN_APPROVAL_GRANTED, caller,
+                                 {**payload, "approvers": approvers})

@@ -17,6 +17,9 @@ BACKENDS = frozenset(LLM_BACKENDS)
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
 CAPABILITY_PATTERN = re.compile(r"^[A-Za-z0-9_.:/-]{1,128}$")
 MAX_SPAWN_LIMIT = 100_000
+BLAST_RADII = ("low", "medium", "high")
+MAX_APPROVAL_QUORUM = 10
+MAX_APPROVAL_TTL_SECONDS = 30 * 86400
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,13 @@ class AgentClass:
     untrusted_args: str = provenance.DEFAULT_UNTRUSTED_ARGS
     # The class's judge (aos_common/judging.py); disabled when it judges nothing.
     judge: JudgeConfig = field(default_factory=JudgeConfig)
+    # How many distinct operators must approve a call, by blast radius; a radius
+    # not named needs one (docs/POLICY.md "Approval quorum").
+    approval_quorum: dict[str, int] = field(default_factory=dict)
+    # The operator who started the agent's tree may not count toward its approvals.
+    approval_excludes_spawner: bool = False
+    # How long the class's approvals wait; None: the deployment's default.
+    approval_ttl_seconds: int | None = None
 
     def __post_init__(self) -> None:
         if not NAME_PATTERN.match(self.name):
@@ -76,3 +86,18 @@ class AgentClass:
         if self.judge.enabled and self.judge.backend not in self.allowed_backends:
             # The judge's calls are the class's own LLM syscalls, held to the same backends.
             raise InvalidArgument("judge.backend must be one of the class's allowed_backends")
+        for radius, needed in self.approval_quorum.items():
+            if radius not in BLAST_RADII:
+                raise InvalidArgument(f"approval_quorum keys must be blast radii ({', '.join(BLAST_RADII)}), "
+                                      f"not {radius[:64]!r}")
+            if isinstance(needed, bool) or not isinstance(needed, int) or not 1 <= needed <= MAX_APPROVAL_QUORUM:
+                raise InvalidArgument(f"approval_quorum[{radius!r}] must be a whole number from 1 to "
+                                      f"{MAX_APPROVAL_QUORUM}")
+        ttl = self.approval_ttl_seconds
+        if ttl is not None and not 0 < ttl <= MAX_APPROVAL_TTL_SECONDS:
+            raise InvalidArgument(f"approval_ttl_seconds must be between 1 and {MAX_APPROVAL_TTL_SECONDS}, "
+                                  "or 0 for the default")
+
+    def approvals_required(self, blast_radius: str) -> int:
+        """How many distinct operators must approve a call of this blast radius."""
+        return self.approval_quorum.get(blast_radius, 1)

@@ -105,6 +105,9 @@ class Operators:
                 "allowed_backends": sorted(created.allowed_backends),
                 "capabilities": sorted(created.capabilities),
                 "cost_ceiling_usd": created.cost_ceiling_usd,
+                "approval_quorum": created.approval_quorum,
+                "approval_excludes_spawner": created.approval_excludes_spawner,
+                "approval_ttl_seconds": created.approval_ttl_seconds or 0,
             })
         return created
 

@@ -3,19 +3,23 @@
 
 -- name: insert_class
 INSERT INTO policy.agent_classes (name, backend, model, allowed_backends, capabilities, cost_ceiling_usd, created_by,
-                                  max_agents, max_depth, sandbox_limits, untrusted_args, judge)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb)
+                                  max_agents, max_depth, sandbox_limits, untrusted_args, judge, approval_quorum,
+                                  approval_excludes_spawner, approval_ttl_seconds)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13::jsonb, $14, $15)
 RETURNING name, backend, model, allowed_backends, capabilities, cost_ceiling_usd, created_at, max_agents, max_depth,
-          sandbox_limits, untrusted_args, judge::text AS judge;
+          sandbox_limits, untrusted_args, judge::text AS judge, approval_quorum::text AS approval_quorum,
+          approval_excludes_spawner, approval_ttl_seconds;
 
 -- name: get_class
 SELECT name, backend, model, allowed_backends, capabilities, cost_ceiling_usd, created_at, max_agents, max_depth,
-       sandbox_limits, untrusted_args, judge::text AS judge
+       sandbox_limits, untrusted_args, judge::text AS judge, approval_quorum::text AS approval_quorum,
+       approval_excludes_spawner, approval_ttl_seconds
 FROM policy.agent_classes WHERE name = $1;
 
 -- name: list_classes
 SELECT name, backend, model, allowed_backends, capabilities, cost_ceiling_usd, created_at, max_agents, max_depth,
-       sandbox_limits, untrusted_args, judge::text AS judge
+       sandbox_limits, untrusted_args, judge::text AS judge, approval_quorum::text AS approval_quorum,
+       approval_excludes_spawner, approval_ttl_seconds
 FROM policy.agent_classes ORDER BY name;
 
 -- name: insert_token
@@ -189,8 +193,10 @@ RETURNING approval_id::text AS approval_id, session_id::text AS session_id, agen
 
 -- name: insert_approval
 INSERT INTO policy.approvals (approval_id, agent_id, session_id, tool, args_canonical, args_hash, blast_radius,
-                              evidence, capability_scope, requested_jti, expires_at, arg_provenance, judge)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, now() + make_interval(secs => $11), $12::jsonb, $13::jsonb)
+                              evidence, capability_scope, requested_jti, expires_at, arg_provenance, judge,
+                              approvals_required, excluded_approvers)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, now() + make_interval(secs => $11), $12::jsonb, $13::jsonb,
+        $14, $15)
 ON CONFLICT (agent_id, tool, args_hash) WHERE state = 'pending' DO NOTHING
 RETURNING approval_id::text AS approval_id;
 
@@ -203,15 +209,18 @@ SELECT approval_id::text AS approval_id, agent_id, session_id::text AS session_i
        args_hash, blast_radius, evidence::text AS evidence, arg_provenance::text AS arg_provenance,
        capability_scope, state, decided_by,
        decided_jti, reason, created_at, decided_at, expires_at, expires_at <= now() AS past_expiry,
-       judge::text AS judge
-FROM policy.approvals WHERE approval_id = $1;
+       judge::text AS judge, approvals_required, excluded_approvers,
+       (SELECT coalesce(json_agg(json_build_object('subject', v.subject, 'jti', v.jti,
+                                                   'at', extract(epoch FROM v.approved_at))
+                                 ORDER BY v.approved_at, v.subject), '[]')
+        FROM policy.approval_approvers v WHERE v.approval_id = a.approval_id)::text AS approvers
+FROM policy.approvals a WHERE approval_id = $1;
 
 -- name: lock_approval
+-- Without its approvers: a subquery here would read them as of the statement's
+-- start, before the lock was granted; they are read after it (approvers_of).
 SELECT approval_id::text AS approval_id, agent_id, session_id::text AS session_id, tool, args_canonical,
-       args_hash, blast_radius, evidence::text AS evidence, arg_provenance::text AS arg_provenance,
-       capability_scope, state, decided_by,
-       decided_jti, reason, created_at, decided_at, expires_at, expires_at <= now() AS past_expiry,
-       judge::text AS judge
+       args_hash, blast_radius, state, expires_at <= now() AS past_expiry, approvals_required, excluded_approvers
 FROM policy.approvals WHERE approval_id = $1 FOR UPDATE;
 
 -- name: list_approvals
@@ -219,8 +228,12 @@ SELECT approval_id::text AS approval_id, agent_id, session_id::text AS session_i
        args_hash, blast_radius, evidence::text AS evidence, arg_provenance::text AS arg_provenance,
        capability_scope, state, decided_by,
        decided_jti, reason, created_at, decided_at, expires_at, expires_at <= now() AS past_expiry,
-       judge::text AS judge
-FROM policy.approvals
+       judge::text AS judge, approvals_required, excluded_approvers,
+       (SELECT coalesce(json_agg(json_build_object('subject', v.subject, 'jti', v.jti,
+                                                   'at', extract(epoch FROM v.approved_at))
+                                 ORDER BY v.approved_at, v.subject), '[]')
+        FROM policy.approval_approvers v WHERE v.approval_id = a.approval_id)::text AS approvers
+FROM policy.approvals a
 WHERE ($1 = '' OR state = $1) AND ($2::uuid IS NULL OR session_id = $2::uuid)
 ORDER BY created_at DESC LIMIT $3;
 
@@ -228,6 +241,33 @@ ORDER BY created_at DESC LIMIT $3;
 UPDATE policy.approvals SET state = $2, decided_by = $3, decided_jti = $4, reason = $5, decided_at = now()
 WHERE approval_id = $1 AND state = 'pending'
 RETURNING approval_id;
+
+-- name: approvers_of
+-- Run under the approval's row lock (lock_approval): a new statement, so it sees
+-- every approver committed before the lock was granted.
+SELECT subject, jti FROM policy.approval_approvers WHERE approval_id = $1 ORDER BY approved_at, subject;
+
+-- name: add_approver
+-- A subject counts once per approval (the primary key); nothing returned: it already had.
+INSERT INTO policy.approval_approvers (approval_id, subject, jti) VALUES ($1, $2, $3)
+ON CONFLICT (approval_id, subject) DO NOTHING
+RETURNING subject;
+
+-- name: agent_spawners
+-- Who started the agent's tree: the operator nearest above the agent's token ($1),
+-- and the one nearest above the first token minted for the agent ($2), before any
+-- renewal. The walk goes up through agents (parents) and stops at an operator.
+WITH RECURSIVE lineage AS (
+    SELECT t.jti, t.parent_jti, t.subject, t.kind, 0 AS depth
+    FROM policy.capability_tokens t
+    WHERE t.jti = $1 OR t.jti = (SELECT f.jti FROM policy.capability_tokens f
+                                 WHERE f.agent_id = $2 AND f.kind = 'agent' ORDER BY f.recorded_at LIMIT 1)
+    UNION ALL
+    SELECT p.jti, p.parent_jti, p.subject, p.kind, l.depth + 1
+    FROM policy.capability_tokens p JOIN lineage l ON p.jti = l.parent_jti
+    WHERE l.kind = 'agent' AND l.depth < 64
+)
+SELECT DISTINCT subject FROM lineage WHERE kind <> 'agent' ORDER BY subject;
 
 -- name: consume_approval
 -- Single use: only an approved row becomes consumed, once.

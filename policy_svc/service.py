@@ -58,6 +58,9 @@ def agent_class_pb(agent_class: AgentClass) -> classes_pb.AgentClass:
         sandbox_limits=agent_class.sandbox_limits,
         untrusted_args=agent_class.untrusted_args,
         judge=judge_pb(agent_class.judge),
+        approval_quorum=agent_class.approval_quorum,
+        approval_excludes_spawner=agent_class.approval_excludes_spawner,
+        approval_ttl_seconds=agent_class.approval_ttl_seconds or 0,
     )
 
 
@@ -96,6 +99,10 @@ def approval_pb(row: dict[str, Any]) -> approvals_pb.Approval:
         expires_at=to_timestamp(row["expires_at"]),
         arg_provenance=json.loads(row["arg_provenance"] or "{}"),
         judge=_verdict_pb(json.loads(row["judge"] or "{}")),
+        approvals_given=len(row["approvers"]),
+        approvals_required=row["approvals_required"],
+        approvers=[approvals_pb.Approver(subject=a["subject"], jti=a["jti"], at=to_timestamp(a["at"]))
+                   for a in row["approvers"]],
     )
 
 
@@ -273,6 +280,9 @@ class AgentClassServicer(classes_grpc.AgentClassServiceServicer):
             untrusted_args=request.untrusted_args or provenance.DEFAULT_UNTRUSTED_ARGS,
             judge=judge_config(request.judge.backend, request.judge.model, request.judge.on, request.judge.policy,
                                request.allowed_backends),
+            approval_quorum=dict(request.approval_quorum),
+            approval_excludes_spawner=request.approval_excludes_spawner,
+            approval_ttl_seconds=request.approval_ttl_seconds or None,
         )
         created = await self._operators.create_class(caller, agent_class)
         return classes_pb.CreateAgentClassResponse(agent_class=agent_class_pb(created))

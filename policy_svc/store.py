@@ -10,6 +10,7 @@ import functools
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -74,7 +75,20 @@ def _agent_class(row: Any) -> AgentClass:
         sandbox_limits=json.loads(row["sandbox_limits"]),
         untrusted_args=row["untrusted_args"],
         judge=judging.from_dict(json.loads(row["judge"])),
+        approval_quorum=json.loads(row["approval_quorum"]),
+        approval_excludes_spawner=row["approval_excludes_spawner"],
+        approval_ttl_seconds=row["approval_ttl_seconds"],
     )
+
+
+def _approval(row: Any) -> dict[str, Any]:
+    """An approval row, its approvers as [{subject, jti, at}] in the order they approved."""
+    approval = dict(row)
+    approval["approvers"] = [
+        {"subject": a["subject"], "jti": a["jti"], "at": datetime.fromtimestamp(a["at"], UTC)}
+        for a in json.loads(approval["approvers"])
+    ]
+    return approval
 
 
 class Queries:
@@ -90,6 +104,7 @@ class Queries:
             SQL["insert_class"], cls.name, cls.backend, cls.model, sorted(cls.allowed_backends),
             sorted(cls.capabilities), Decimal(str(cls.cost_ceiling_usd)), created_by, cls.max_agents, cls.max_depth,
             json.dumps(cls.sandbox_limits), cls.untrusted_args, json.dumps(cls.judge.as_dict()),
+            json.dumps(cls.approval_quorum), cls.approval_excludes_spawner, cls.approval_ttl_seconds,
         )
         return _agent_class(row)
 
@@ -226,12 +241,13 @@ class Queries:
     async def insert_approval(self, approval_id: str, agent_id: str, session_id: str, tool: str,
                               args_canonical: str, args_hash: str, blast_radius: str,
                               evidence: list[dict[str, Any]], scope: list[str], requested_jti: str,
-                              ttl_seconds: int, arg_provenance: dict[str, str], judge: dict[str, str]) -> bool:
+                              ttl_seconds: int, arg_provenance: dict[str, str], judge: dict[str, str],
+                              approvals_required: int, excluded_approvers: list[str]) -> bool:
         """True when inserted; False when a pending one for the same call already exists."""
         inserted = await self._db.fetchval(
             SQL["insert_approval"], approval_id, agent_id, session_id, tool, args_canonical, args_hash,
             blast_radius, json.dumps(evidence), scope, requested_jti, float(ttl_seconds), json.dumps(arg_provenance),
-            json.dumps(judge),
+            json.dumps(judge), approvals_required, excluded_approvers,
         )
         return inserted is not None
 
@@ -241,12 +257,29 @@ class Queries:
 
     @_translated
     async def get_approval(self, approval_id: str, *, for_update: bool = False) -> dict[str, Any] | None:
-        row = await self._db.fetchrow(SQL["lock_approval" if for_update else "get_approval"], approval_id)
-        return dict(row) if row else None
+        """The approval with its approvers; `for_update`: locked, without them (approvers_of)."""
+        if for_update:
+            locked = await self._db.fetchrow(SQL["lock_approval"], approval_id)
+            return dict(locked) if locked else None
+        row = await self._db.fetchrow(SQL["get_approval"], approval_id)
+        return _approval(row) if row else None
+
+    @_translated
+    async def approvers_of(self, approval_id: str) -> list[dict[str, str]]:
+        return [dict(r) for r in await self._db.fetch(SQL["approvers_of"], approval_id)]
 
     @_translated
     async def list_approvals(self, state: str, session_id: str | None, limit: int) -> list[dict[str, Any]]:
-        return [dict(r) for r in await self._db.fetch(SQL["list_approvals"], state, session_id, limit)]
+        return [_approval(r) for r in await self._db.fetch(SQL["list_approvals"], state, session_id, limit)]
+
+    @_translated
+    async def add_approver(self, approval_id: str, subject: str, jti: str) -> bool:
+        """False when `subject` had already approved it."""
+        return await self._db.fetchval(SQL["add_approver"], approval_id, subject, jti) is not None
+
+    @_translated
+    async def agent_spawners(self, token_jti: str, agent_id: str) -> list[str]:
+        return [r["subject"] for r in await self._db.fetch(SQL["agent_spawners"], token_jti, agent_id)]
 
     @_translated
     async def decide_approval(self, approval_id: str, state: str, subject: str, jti: str, reason: str) -> bool:

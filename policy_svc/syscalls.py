@@ -28,7 +28,7 @@ from policy_svc.approvals import ApprovalDesk, check_uuid, syscall_id_for
 from policy_svc.audit import AuditLog
 from policy_svc.authority import TokenAuthority
 from policy_svc.capability import agent_id_of
-from policy_svc.classes import CAPABILITY_PATTERN, AgentClass
+from policy_svc.classes import BLAST_RADII, CAPABILITY_PATTERN, AgentClass
 from policy_svc.decisions import Refused
 from policy_svc.pricing import PriceTable
 from policy_svc.requests import SyscallRequest
@@ -37,7 +37,6 @@ from policy_svc.store import Store
 log = logging.getLogger(__name__)
 
 LLM_CALL, TOOL_CALL, SPAWN, KB_QUERY = "llm_call", "tool_call", "spawn", "kb_query"
-BLAST_RADII = ("low", "medium", "high")
 MAX_ERROR_CHARS = 2000
 MAX_EVIDENCE_ITEMS = 50
 MAX_EVIDENCE_CHARS = 20_000
@@ -157,7 +156,8 @@ class Syscalls:
             return await self._plain(claims, request, request.target, limits, labels)
         if route == decisions.USE_APPROVAL:
             return await self._use_approval(claims, request, limits, labels)
-        return await self._request_approval(claims, request, tool["blast_radius"], labels, judged)
+        return await self._request_approval(claims, request, tool["blast_radius"], labels, judged,
+                                            agent_class or await self._agent_class(claims))
 
     async def _judged(self, claims: Claims, request: SyscallRequest, tool: dict[str, Any], route: str,
                       agent_class: AgentClass | None) -> dict[str, str]:
@@ -177,7 +177,7 @@ class Syscalls:
         return agent_class
 
     async def _request_approval(self, claims: Claims, request: SyscallRequest, blast_radius: str,
-                                labels: dict[str, str], judge: dict[str, str]) -> Decision:
+                                labels: dict[str, str], judge: dict[str, str], agent_class: AgentClass) -> Decision:
         agent_id = agent_id_of(claims)
         await self._approvals.expire_stale()
         existing = await self._store.pending_approval(agent_id, request.target, request.args_hash)
@@ -186,17 +186,24 @@ class Syscalls:
             # chain already holds HUMAN_APPROVAL_REQUESTED for it.
             return Decision(PENDING, approval_id=existing, message="waiting for an operator's approval")
         approval_id = str(uuid.uuid4())
+        # The quorum and who may not count are fixed now: a later class change cannot lower them.
+        required = agent_class.approvals_required(blast_radius)
+        excluded = (await self._store.agent_spawners(claims.jti, agent_id)
+                    if agent_class.approval_excludes_spawner else [])
         async with self._store.transaction() as tx:
             inserted = await tx.insert_approval(
                 approval_id, agent_id, claims.session_id, request.target, request.args_canonical,
                 request.args_hash, blast_radius, _bounded_evidence(request.evidence),
-                sorted(claims.capabilities), claims.jti, self._approval_ttl, labels, judge,
+                sorted(claims.capabilities), claims.jti, agent_class.approval_ttl_seconds or self._approval_ttl,
+                labels, judge, required, excluded,
             )
             if inserted:
                 decision = Decision(PENDING, approval_id=approval_id, message="waiting for an operator's approval",
                                     arg_provenance=labels)
                 await self._record(claims, request, decision, events.HUMAN_APPROVAL_REQUESTED,
-                                   {"blast_radius": blast_radius, **({"judge": judge} if judge else {})})
+                                   {"blast_radius": blast_radius, "approvals_required": required,
+                                    **({"excluded_approvers": excluded} if excluded else {}),
+                                    **({"judge": judge} if judge else {})})
                 return decision
         # Another call for the same args created the request first.
         existing = await self._store.pending_approval(agent_id, request.target, request.args_hash)

@@ -26,7 +26,7 @@ from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x61os/v1/agent_classes.proto\x12\x06\x61os.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8c\x03\n\nAgentClass\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x18\n\x10\x61llowed_backends\x18\x04 \x03(\t\x12\x14\n\x0c\x63\x61pabilities\x18\x05 \x03(\t\x12\x18\n\x10\x63ost_ceiling_usd\x18\x06 \x01(\x01\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nmax_agents\x18\x08 \x01(\x05\x12\x11\n\tmax_depth\x18\t \x01(\x05\x12=\n\x0esandbox_limits\x18\n \x03(\x0b\x32%.aos.v1.AgentClass.SandboxLimitsEntry\x12\x16\n\x0euntrusted_args\x18\x0b \x01(\t\x12\"\n\x05judge\x18\x0c \x01(\x0b\x32\x13.aos.v1.JudgeConfig\x1a\x34\n\x12SandboxLimitsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"I\n\x0bJudgeConfig\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\n\n\x02on\x18\x03 \x03(\t\x12\x0e\n\x06policy\x18\x04 \x01(\t\"\xf6\x02\n\x17\x43reateAgentClassRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x18\n\x10\x61llowed_backends\x18\x04 \x03(\t\x12\x14\n\x0c\x63\x61pabilities\x18\x05 \x03(\t\x12\x18\n\x10\x63ost_ceiling_usd\x18\x06 \x01(\x01\x12\x12\n\nmax_agents\x18\x07 \x01(\x05\x12\x11\n\tmax_depth\x18\x08 \x01(\x05\x12J\n\x0esandbox_limits\x18\t \x03(\x0b\x32\x32.aos.v1.CreateAgentClassRequest.SandboxLimitsEntry\x12\x16\n\x0euntrusted_args\x18\n \x01(\t\x12\"\n\x05judge\x18\x0b \x01(\x0b\x32\x13.aos.v1.JudgeConfig\x1a\x34\n\x12SandboxLimitsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"C\n\x18\x43reateAgentClassResponse\x12\'\n\x0b\x61gent_class\x18\x01 \x01(\x0b\x32\x12.aos.v1.AgentClass\"$\n\x14GetAgentClassRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"@\n\x15GetAgentClassResponse\x12\'\n\x0b\x61gent_class\x18\x01 \x01(\x0b\x32\x12.aos.v1.AgentClass\"\x19\n\x17ListAgentClassesRequest\"E\n\x18ListAgentClassesResponse\x12)\n\ragent_classes\x18\x01 \x03(\x0b\x32\x12.aos.v1.AgentClass2\x91\x03\n\x11\x41gentClassService\x12\x84\x01\n\x10\x43reateAgentClass\x12\x1f.aos.v1.CreateAgentClassRequest\x1a .aos.v1.CreateAgentClassResponse\"-\x82\xd3\xe4\x93\x02\'\"\x15/api/v1/agent-classes:\x01*b\x0b\x61gent_class\x12\x7f\n\rGetAgentClass\x12\x1c.aos.v1.GetAgentClassRequest\x1a\x1d.aos.v1.GetAgentClassResponse\"1\x82\xd3\xe4\x93\x02+\x12\x1c/api/v1/agent-classes/{name}b\x0b\x61gent_class\x12t\n\x10ListAgentClasses\x12\x1f.aos.v1.ListAgentClassesRequest\x1a .aos.v1.ListAgentClassesResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/api/v1/agent-classesb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x61os/v1/agent_classes.proto\x12\x06\x61os.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc5\x04\n\nAgentClass\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x18\n\x10\x61llowed_backends\x18\x04 \x03(\t\x12\x14\n\x0c\x63\x61pabilities\x18\x05 \x03(\t\x12\x18\n\x10\x63ost_ceiling_usd\x18\x06 \x01(\x01\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nmax_agents\x18\x08 \x01(\x05\x12\x11\n\tmax_depth\x18\t \x01(\x05\x12=\n\x0esandbox_limits\x18\n \x03(\x0b\x32%.aos.v1.AgentClass.SandboxLimitsEntry\x12\x16\n\x0euntrusted_args\x18\x0b \x01(\t\x12\"\n\x05judge\x18\x0c \x01(\x0b\x32\x13.aos.v1.JudgeConfig\x12?\n\x0f\x61pproval_quorum\x18\r \x03(\x0b\x32&.aos.v1.AgentClass.ApprovalQuorumEntry\x12!\n\x19\x61pproval_excludes_spawner\x18\x0e \x01(\x08\x12\x1c\n\x14\x61pproval_ttl_seconds\x18\x0f \x01(\x05\x1a\x34\n\x12SandboxLimitsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a\x35\n\x13\x41pprovalQuorumEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\"I\n\x0bJudgeConfig\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\n\n\x02on\x18\x03 \x03(\t\x12\x0e\n\x06policy\x18\x04 \x01(\t\"\xbc\x04\n\x17\x43reateAgentClassRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x18\n\x10\x61llowed_backends\x18\x04 \x03(\t\x12\x14\n\x0c\x63\x61pabilities\x18\x05 \x03(\t\x12\x18\n\x10\x63ost_ceiling_usd\x18\x06 \x01(\x01\x12\x12\n\nmax_agents\x18\x07 \x01(\x05\x12\x11\n\tmax_depth\x18\x08 \x01(\x05\x12J\n\x0esandbox_limits\x18\t \x03(\x0b\x32\x32.aos.v1.CreateAgentClassRequest.SandboxLimitsEntry\x12\x16\n\x0euntrusted_args\x18\n \x01(\t\x12\"\n\x05judge\x18\x0b \x01(\x0b\x32\x13.aos.v1.JudgeConfig\x12L\n\x0f\x61pproval_quorum\x18\x0c \x03(\x0b\x32\x33.aos.v1.CreateAgentClassRequest.ApprovalQuorumEntry\x12!\n\x19\x61pproval_excludes_spawner\x18\r \x01(\x08\x12\x1c\n\x14\x61pproval_ttl_seconds\x18\x0e \x01(\x05\x1a\x34\n\x12SandboxLimitsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a\x35\n\x13\x41pprovalQuorumEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\"C\n\x18\x43reateAgentClassResponse\x12\'\n\x0b\x61gent_class\x18\x01 \x01(\x0b\x32\x12.aos.v1.AgentClass\"$\n\x14GetAgentClassRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"@\n\x15GetAgentClassResponse\x12\'\n\x0b\x61gent_class\x18\x01 \x01(\x0b\x32\x12.aos.v1.AgentClass\"\x19\n\x17ListAgentClassesRequest\"E\n\x18ListAgentClassesResponse\x12)\n\ragent_classes\x18\x01 \x03(\x0b\x32\x12.aos.v1.AgentClass2\x91\x03\n\x11\x41gentClassService\x12\x84\x01\n\x10\x43reateAgentClass\x12\x1f.aos.v1.CreateAgentClassRequest\x1a .aos.v1.CreateAgentClassResponse\"-\x82\xd3\xe4\x93\x02\'\"\x15/api/v1/agent-classes:\x01*b\x0b\x61gent_class\x12\x7f\n\rGetAgentClass\x12\x1c.aos.v1.GetAgentClassRequest\x1a\x1d.aos.v1.GetAgentClassResponse\"1\x82\xd3\xe4\x93\x02+\x12\x1c/api/v1/agent-classes/{name}b\x0b\x61gent_class\x12t\n\x10ListAgentClasses\x12\x1f.aos.v1.ListAgentClassesRequest\x1a .aos.v1.ListAgentClassesResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/api/v1/agent-classesb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,8 +35,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_AGENTCLASS_SANDBOXLIMITSENTRY']._loaded_options = None
   _globals['_AGENTCLASS_SANDBOXLIMITSENTRY']._serialized_options = b'8\001'
+  _globals['_AGENTCLASS_APPROVALQUORUMENTRY']._loaded_options = None
+  _globals['_AGENTCLASS_APPROVALQUORUMENTRY']._serialized_options = b'8\001'
   _globals['_CREATEAGENTCLASSREQUEST_SANDBOXLIMITSENTRY']._loaded_options = None
   _globals['_CREATEAGENTCLASSREQUEST_SANDBOXLIMITSENTRY']._serialized_options = b'8\001'
+  _globals['_CREATEAGENTCLASSREQUEST_APPROVALQUORUMENTRY']._loaded_options = None
+  _globals['_CREATEAGENTCLASSREQUEST_APPROVALQUORUMENTRY']._serialized_options = b'8\001'
   _globals['_AGENTCLASSSERVICE'].methods_by_name['CreateAgentClass']._loaded_options = None
   _globals['_AGENTCLASSSERVICE'].methods_by_name['CreateAgentClass']._serialized_options = b'\202\323\344\223\002\'\"\025/api/v1/agent-classes:\001*b\013agent_class'
   _globals['_AGENTCLASSSERVICE'].methods_by_name['GetAgentClass']._loaded_options = None
@@ -44,25 +48,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_AGENTCLASSSERVICE'].methods_by_name['ListAgentClasses']._loaded_options = None
   _globals['_AGENTCLASSSERVICE'].methods_by_name['ListAgentClasses']._serialized_options = b'\202\323\344\223\002\027\022\025/api/v1/agent-classes'
   _globals['_AGENTCLASS']._serialized_start=102
-  _globals['_AGENTCLASS']._serialized_end=498
-  _globals['_AGENTCLASS_SANDBOXLIMITSENTRY']._serialized_start=446
-  _globals['_AGENTCLASS_SANDBOXLIMITSENTRY']._serialized_end=498
-  _globals['_JUDGECONFIG']._serialized_start=500
-  _globals['_JUDGECONFIG']._serialized_end=573
-  _globals['_CREATEAGENTCLASSREQUEST']._serialized_start=576
-  _globals['_CREATEAGENTCLASSREQUEST']._serialized_end=950
-  _globals['_CREATEAGENTCLASSREQUEST_SANDBOXLIMITSENTRY']._serialized_start=446
-  _globals['_CREATEAGENTCLASSREQUEST_SANDBOXLIMITSENTRY']._serialized_end=498
-  _globals['_CREATEAGENTCLASSRESPONSE']._serialized_start=952
-  _globals['_CREATEAGENTCLASSRESPONSE']._serialized_end=1019
-  _globals['_GETAGENTCLASSREQUEST']._serialized_start=1021
-  _globals['_GETAGENTCLASSREQUEST']._serialized_end=1057
-  _globals['_GETAGENTCLASSRESPONSE']._serialized_start=1059
-  _globals['_GETAGENTCLASSRESPONSE']._serialized_end=1123
-  _globals['_LISTAGENTCLASSESREQUEST']._serialized_start=1125
-  _globals['_LISTAGENTCLASSESREQUEST']._serialized_end=1150
-  _globals['_LISTAGENTCLASSESRESPONSE']._serialized_start=1152
-  _globals['_LISTAGENTCLASSESRESPONSE']._serialized_end=1221
-  _globals['_AGENTCLASSSERVICE']._serialized_start=1224
-  _globals['_AGENTCLASSSERVICE']._serialized_end=1625
+  _globals['_AGENTCLASS']._serialized_end=683
+  _globals['_AGENTCLASS_SANDBOXLIMITSENTRY']._serialized_start=576
+  _globals['_AGENTCLASS_SANDBOXLIMITSENTRY']._serialized_end=628
+  _globals['_AGENTCLASS_APPROVALQUORUMENTRY']._serialized_start=630
+  _globals['_AGENTCLASS_APPROVALQUORUMENTRY']._serialized_end=683
+  _globals['_JUDGECONFIG']._serialized_start=685
+  _globals['_JUDGECONFIG']._serialized_end=758
+  _globals['_CREATEAGENTCLASSREQUEST']._serialized_start=761
+  _globals['_CREATEAGENTCLASSREQUEST']._serialized_end=1333
+  _globals['_CREATEAGENTCLASSREQUEST_SANDBOXLIMITSENTRY']._serialized_start=576
+  _globals['_CREATEAGENTCLASSREQUEST_SANDBOXLIMITSENTRY']._serialized_end=628
+  _globals['_CREATEAGENTCLASSREQUEST_APPROVALQUORUMENTRY']._serialized_start=630
+  _globals['_CREATEAGENTCLASSREQUEST_APPROVALQUORUMENTRY']._serialized_end=683
+  _globals['_CREATEAGENTCLASSRESPONSE']._serialized_start=1335
+  _globals['_CREATEAGENTCLASSRESPONSE']._serialized_end=1402
+  _globals['_GETAGENTCLASSREQUEST']._serialized_start=1404
+  _globals['_GETAGENTCLASSREQUEST']._serialized_end=1440
+  _globals['_GETAGENTCLASSRESPONSE']._serialized_start=1442
+  _globals['_GETAGENTCLASSRESPONSE']._serialized_end=1506
+  _globals['_LISTAGENTCLASSESREQUEST']._serialized_start=1508
+  _globals['_LISTAGENTCLASSESREQUEST']._serialized_end=1533
+  _globals['_LISTAGENTCLASSESRESPONSE']._serialized_start=1535
+  _globals['_LISTAGENTCLASSESRESPONSE']._serialized_end=1604
+  _globals['_AGENTCLASSSERVICE']._serialized_start=1607
+  _globals['_AGENTCLASSSERVICE']._serialized_end=2008
 # @@protoc_insertion_point(module_scope)

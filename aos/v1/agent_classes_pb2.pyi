@@ -11,7 +11,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class AgentClass(_message.Message):
-    __slots__ = ("name", "backend", "model", "allowed_backends", "capabilities", "cost_ceiling_usd", "created_at", "max_agents", "max_depth", "sandbox_limits", "untrusted_args", "judge")
+    __slots__ = ("name", "backend", "model", "allowed_backends", "capabilities", "cost_ceiling_usd", "created_at", "max_agents", "max_depth", "sandbox_limits", "untrusted_args", "judge", "approval_quorum", "approval_excludes_spawner", "approval_ttl_seconds")
     class SandboxLimitsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -19,6 +19,13 @@ class AgentClass(_message.Message):
         key: str
         value: float
         def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    class ApprovalQuorumEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
     NAME_FIELD_NUMBER: _ClassVar[int]
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -31,6 +38,9 @@ class AgentClass(_message.Message):
     SANDBOX_LIMITS_FIELD_NUMBER: _ClassVar[int]
     UNTRUSTED_ARGS_FIELD_NUMBER: _ClassVar[int]
     JUDGE_FIELD_NUMBER: _ClassVar[int]
+    APPROVAL_QUORUM_FIELD_NUMBER: _ClassVar[int]
+    APPROVAL_EXCLUDES_SPAWNER_FIELD_NUMBER: _ClassVar[int]
+    APPROVAL_TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
     name: str
     backend: str
     model: str
@@ -43,7 +53,10 @@ class AgentClass(_message.Message):
     sandbox_limits: _containers.ScalarMap[str, float]
     untrusted_args: str
     judge: JudgeConfig
-    def __init__(self, name: _Optional[str] = ..., backend: _Optional[str] = ..., model: _Optional[str] = ..., allowed_backends: _Optional[_Iterable[str]] = ..., capabilities: _Optional[_Iterable[str]] = ..., cost_ceiling_usd: _Optional[float] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_agents: _Optional[int] = ..., max_depth: _Optional[int] = ..., sandbox_limits: _Optional[_Mapping[str, float]] = ..., untrusted_args: _Optional[str] = ..., judge: _Optional[_Union[JudgeConfig, _Mapping]] = ...) -> None: ...
+    approval_quorum: _containers.ScalarMap[str, int]
+    approval_excludes_spawner: bool
+    approval_ttl_seconds: int
+    def __init__(self, name: _Optional[str] = ..., backend: _Optional[str] = ..., model: _Optional[str] = ..., allowed_backends: _Optional[_Iterable[str]] = ..., capabilities: _Optional[_Iterable[str]] = ..., cost_ceiling_usd: _Optional[float] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_agents: _Optional[int] = ..., max_depth: _Optional[int] = ..., sandbox_limits: _Optional[_Mapping[str, float]] = ..., untrusted_args: _Optional[str] = ..., judge: _Optional[_Union[JudgeConfig, _Mapping]] = ..., approval_quorum: _Optional[_Mapping[str, int]] = ..., approval_excludes_spawner: _Optional[bool] = ..., approval_ttl_seconds: _Optional[int] = ...) -> None: ...
 
 class JudgeConfig(_message.Message):
     __slots__ = ("backend", "model", "on", "policy")
@@ -58,7 +71,7 @@ class JudgeConfig(_message.Message):
     def __init__(self, backend: _Optional[str] = ..., model: _Optional[str] = ..., on: _Optional[_Iterable[str]] = ..., policy: _Optional[str] = ...) -> None: ...
 
 class CreateAgentClassRequest(_message.Message):
-    __slots__ = ("name", "backend", "model", "allowed_backends", "capabilities", "cost_ceiling_usd", "max_agents", "max_depth", "sandbox_limits", "untrusted_args", "judge")
+    __slots__ = ("name", "backend", "model", "allowed_backends", "capabilities", "cost_ceiling_usd", "max_agents", "max_depth", "sandbox_limits", "untrusted_args", "judge", "approval_quorum", "approval_excludes_spawner", "approval_ttl_seconds")
     class SandboxLimitsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -66,6 +79,13 @@ class CreateAgentClassRequest(_message.Message):
         key: str
         value: float
         def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    class ApprovalQuorumEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
     NAME_FIELD_NUMBER: _ClassVar[int]
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -77,6 +97,9 @@ class CreateAgentClassRequest(_message.Message):
     SANDBOX_LIMITS_FIELD_NUMBER: _ClassVar[int]
     UNTRUSTED_ARGS_FIELD_NUMBER: _ClassVar[int]
     JUDGE_FIELD_NUMBER: _ClassVar[int]
+    APPROVAL_QUORUM_FIELD_NUMBER: _ClassVar[int]
+    APPROVAL_EXCLUDES_SPAWNER_FIELD_NUMBER: _ClassVar[int]
+    APPROVAL_TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
     name: str
     backend: str
     model: str
@@ -88,7 +111,10 @@ class CreateAgentClassRequest(_message.Message):
     sandbox_limits: _containers.ScalarMap[str, float]
     untrusted_args: str
     judge: JudgeConfig
-    def __init__(self, name: _Optional[str] = ..., backend: _Optional[str] = ..., model: _Optional[str] = ..., allowed_backends: _Optional[_Iterable[str]] = ..., capabilities: _Optional[_Iterable[str]] = ..., cost_ceiling_usd: _Optional[float] = ..., max_agents: _Optional[int] = ..., max_depth: _Optional[int] = ..., sandbox_limits: _Optional[_Mapping[str, float]] = ..., untrusted_args: _Optional[str] = ..., judge: _Optional[_Union[JudgeConfig, _Mapping]] = ...) -> None: ...
+    approval_quorum: _containers.ScalarMap[str, int]
+    approval_excludes_spawner: bool
+    approval_ttl_seconds: int
+    def __init__(self, name: _Optional[str] = ..., backend: _Optional[str] = ..., model: _Optional[str] = ..., allowed_backends: _Optional[_Iterable[str]] = ..., capabilities: _Optional[_Iterable[str]] = ..., cost_ceiling_usd: _Optional[float] = ..., max_agents: _Optional[int] = ..., max_depth: _Optional[int] = ..., sandbox_limits: _Optional[_Mapping[str, float]] = ..., untrusted_args: _Optional[str] = ..., judge: _Optional[_Union[JudgeConfig, _Mapping]] = ..., approval_quorum: _Optional[_Mapping[str, int]] = ..., approval_excludes_spawner: _Optional[bool] = ..., approval_ttl_seconds: _Optional[int] = ...) -> None: ...
 
 class CreateAgentClassResponse(_message.Message):
     __slots__ = ("agent_class",)

@@ -28,7 +28,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x61os/v1/approvals.proto\x12\x06\x61os.v1\x1a\x13\x61os/v1/common.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xed\x04\n\x08\x41pproval\x12\x13\n\x0b\x61pproval_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x12\n\nsession_id\x18\x03 \x01(\t\x12\x0c\n\x04tool\x18\x04 \x01(\t\x12%\n\x04\x61rgs\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x16\n\x0e\x61rgs_canonical\x18\x06 \x01(\t\x12\x11\n\targs_hash\x18\x07 \x01(\t\x12\x14\n\x0c\x62last_radius\x18\x08 \x01(\t\x12&\n\x08\x65vidence\x18\t \x03(\x0b\x32\x14.aos.v1.EvidenceItem\x12\x18\n\x10\x63\x61pability_scope\x18\n \x03(\t\x12\r\n\x05state\x18\x0b \x01(\t\x12\x12\n\ndecided_by\x18\x0c \x01(\t\x12\x13\n\x0b\x64\x65\x63ided_jti\x18\r \x01(\t\x12\x0e\n\x06reason\x18\x0e \x01(\t\x12.\n\ncreated_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\ndecided_at\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12;\n\x0e\x61rg_provenance\x18\x14 \x03(\x0b\x32#.aos.v1.Approval.ArgProvenanceEntry\x12#\n\x05judge\x18\x12 \x01(\x0b\x32\x14.aos.v1.JudgeVerdict\x1a\x34\n\x12\x41rgProvenanceEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\">\n\x0cJudgeVerdict\x12\x0f\n\x07verdict\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\"H\n\x14ListApprovalsRequest\x12\r\n\x05state\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\x05\"<\n\x15ListApprovalsResponse\x12#\n\tapprovals\x18\x01 \x03(\x0b\x32\x10.aos.v1.Approval\")\n\x12GetApprovalRequest\x12\x13\n\x0b\x61pproval_id\x18\x01 \x01(\t\"9\n\x13GetApprovalResponse\x12\"\n\x08\x61pproval\x18\x01 \x01(\x0b\x32\x10.aos.v1.Approval\"8\n\x0e\x41pproveRequest\x12\x13\n\x0b\x61pproval_id\x18\x01 \x01(\t\x12\x11\n\targs_hash\x18\x02 \x01(\t\"5\n\x0f\x41pproveResponse\x12\"\n\x08\x61pproval\x18\x01 \x01(\x0b\x32\x10.aos.v1.Approval\"2\n\x0b\x44\x65nyRequest\x12\x13\n\x0b\x61pproval_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"2\n\x0c\x44\x65nyResponse\x12\"\n\x08\x61pproval\x18\x01 \x01(\x0b\x32\x10.aos.v1.Approval2\xdd\x03\n\x0f\x41pprovalService\x12g\n\rListApprovals\x12\x1c.aos.v1.ListApprovalsRequest\x1a\x1d.aos.v1.ListApprovalsResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/api/v1/approvals\x12y\n\x0bGetApproval\x12\x1a.aos.v1.GetApprovalRequest\x1a\x1b.aos.v1.GetApprovalResponse\"1\x82\xd3\xe4\x93\x02+\x12\x1f/api/v1/approvals/{approval_id}b\x08\x61pproval\x12x\n\x07\x41pprove\x12\x16.aos.v1.ApproveRequest\x1a\x17.aos.v1.ApproveResponse\"<\x82\xd3\xe4\x93\x02\x36\"\'/api/v1/approvals/{approval_id}:approve:\x01*b\x08\x61pproval\x12l\n\x04\x44\x65ny\x12\x13.aos.v1.DenyRequest\x1a\x14.aos.v1.DenyResponse\"9\x82\xd3\xe4\x93\x02\x33\"$/api/v1/approvals/{approval_id}:deny:\x01*b\x08\x61pprovalb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x61os/v1/approvals.proto\x12\x06\x61os.v1\x1a\x13\x61os/v1/common.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc7\x05\n\x08\x41pproval\x12\x13\n\x0b\x61pproval_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x12\n\nsession_id\x18\x03 \x01(\t\x12\x0c\n\x04tool\x18\x04 \x01(\t\x12%\n\x04\x61rgs\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x16\n\x0e\x61rgs_canonical\x18\x06 \x01(\t\x12\x11\n\targs_hash\x18\x07 \x01(\t\x12\x14\n\x0c\x62last_radius\x18\x08 \x01(\t\x12&\n\x08\x65vidence\x18\t \x03(\x0b\x32\x14.aos.v1.EvidenceItem\x12\x18\n\x10\x63\x61pability_scope\x18\n \x03(\t\x12\r\n\x05state\x18\x0b \x01(\t\x12\x12\n\ndecided_by\x18\x0c \x01(\t\x12\x13\n\x0b\x64\x65\x63ided_jti\x18\r \x01(\t\x12\x0e\n\x06reason\x18\x0e \x01(\t\x12.\n\ncreated_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\ndecided_at\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12;\n\x0e\x61rg_provenance\x18\x14 \x03(\x0b\x32#.aos.v1.Approval.ArgProvenanceEntry\x12#\n\x05judge\x18\x12 \x01(\x0b\x32\x14.aos.v1.JudgeVerdict\x12\x17\n\x0f\x61pprovals_given\x18\x15 \x01(\x05\x12\x1a\n\x12\x61pprovals_required\x18\x16 \x01(\x05\x12#\n\tapprovers\x18\x17 \x03(\x0b\x32\x10.aos.v1.Approver\x1a\x34\n\x12\x41rgProvenanceEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"P\n\x08\x41pprover\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x0b\n\x03jti\x18\x02 \x01(\t\x12&\n\x02\x61t\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\">\n\x0cJudgeVerdict\x12\x0f\n\x07verdict\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\"H\n\x14ListApprovalsRequest\x12\r\n\x05state\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\x05\"<\n\x15ListApprovalsResponse\x12#\n\tapprovals\x18\x01 \x03(\x0b\x32\x10.aos.v1.Approval\")\n\x12GetApprovalRequest\x12\x13\n\x0b\x61pproval_id\x18\x01 \x01(\t\"9\n\x13GetApprovalResponse\x12\"\n\x08\x61pproval\x18\x01 \x01(\x0b\x32\x10.aos.v1.Approval\"8\n\x0e\x41pproveRequest\x12\x13\n\x0b\x61pproval_id\x18\x01 \x01(\t\x12\x11\n\targs_hash\x18\x02 \x01(\t\"5\n\x0f\x41pproveResponse\x12\"\n\x08\x61pproval\x18\x01 \x01(\x0b\x32\x10.aos.v1.Approval\"2\n\x0b\x44\x65nyRequest\x12\x13\n\x0b\x61pproval_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"2\n\x0c\x44\x65nyResponse\x12\"\n\x08\x61pproval\x18\x01 \x01(\x0b\x32\x10.aos.v1.Approval2\xdd\x03\n\x0f\x41pprovalService\x12g\n\rListApprovals\x12\x1c.aos.v1.ListApprovalsRequest\x1a\x1d.aos.v1.ListApprovalsResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/api/v1/approvals\x12y\n\x0bGetApproval\x12\x1a.aos.v1.GetApprovalRequest\x1a\x1b.aos.v1.GetApprovalResponse\"1\x82\xd3\xe4\x93\x02+\x12\x1f/api/v1/approvals/{approval_id}b\x08\x61pproval\x12x\n\x07\x41pprove\x12\x16.aos.v1.ApproveRequest\x1a\x17.aos.v1.ApproveResponse\"<\x82\xd3\xe4\x93\x02\x36\"\'/api/v1/approvals/{approval_id}:approve:\x01*b\x08\x61pproval\x12l\n\x04\x44\x65ny\x12\x13.aos.v1.DenyRequest\x1a\x14.aos.v1.DenyResponse\"9\x82\xd3\xe4\x93\x02\x33\"$/api/v1/approvals/{approval_id}:deny:\x01*b\x08\x61pprovalb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -46,27 +46,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_APPROVALSERVICE'].methods_by_name['Deny']._loaded_options = None
   _globals['_APPROVALSERVICE'].methods_by_name['Deny']._serialized_options = b'\202\323\344\223\0023\"$/api/v1/approvals/{approval_id}:deny:\001*b\010approval'
   _globals['_APPROVAL']._serialized_start=149
-  _globals['_APPROVAL']._serialized_end=770
-  _globals['_APPROVAL_ARGPROVENANCEENTRY']._serialized_start=718
-  _globals['_APPROVAL_ARGPROVENANCEENTRY']._serialized_end=770
-  _globals['_JUDGEVERDICT']._serialized_start=772
-  _globals['_JUDGEVERDICT']._serialized_end=834
-  _globals['_LISTAPPROVALSREQUEST']._serialized_start=836
-  _globals['_LISTAPPROVALSREQUEST']._serialized_end=908
-  _globals['_LISTAPPROVALSRESPONSE']._serialized_start=910
-  _globals['_LISTAPPROVALSRESPONSE']._serialized_end=970
-  _globals['_GETAPPROVALREQUEST']._serialized_start=972
-  _globals['_GETAPPROVALREQUEST']._serialized_end=1013
-  _globals['_GETAPPROVALRESPONSE']._serialized_start=1015
-  _globals['_GETAPPROVALRESPONSE']._serialized_end=1072
-  _globals['_APPROVEREQUEST']._serialized_start=1074
-  _globals['_APPROVEREQUEST']._serialized_end=1130
-  _globals['_APPROVERESPONSE']._serialized_start=1132
-  _globals['_APPROVERESPONSE']._serialized_end=1185
-  _globals['_DENYREQUEST']._serialized_start=1187
-  _globals['_DENYREQUEST']._serialized_end=1237
-  _globals['_DENYRESPONSE']._serialized_start=1239
-  _globals['_DENYRESPONSE']._serialized_end=1289
-  _globals['_APPROVALSERVICE']._serialized_start=1292
-  _globals['_APPROVALSERVICE']._serialized_end=1769
+  _globals['_APPROVAL']._serialized_end=860
+  _globals['_APPROVAL_ARGPROVENANCEENTRY']._serialized_start=808
+  _globals['_APPROVAL_ARGPROVENANCEENTRY']._serialized_end=860
+  _globals['_APPROVER']._serialized_start=862
+  _globals['_APPROVER']._serialized_end=942
+  _globals['_JUDGEVERDICT']._serialized_start=944
+  _globals['_JUDGEVERDICT']._serialized_end=1006
+  _globals['_LISTAPPROVALSREQUEST']._serialized_start=1008
+  _globals['_LISTAPPROVALSREQUEST']._serialized_end=1080
+  _globals['_LISTAPPROVALSRESPONSE']._serialized_start=1082
+  _globals['_LISTAPPROVALSRESPONSE']._serialized_end=1142
+  _globals['_GETAPPROVALREQUEST']._serialized_start=1144
+  _globals['_GETAPPROVALREQUEST']._serialized_end=1185
+  _globals['_GETAPPROVALRESPONSE']._serialized_start=1187
+  _globals['_GETAPPROVALRESPONSE']._serialized_end=1244
+  _globals['_APPROVEREQUEST']._serialized_start=1246
+  _globals['_APPROVEREQUEST']._serialized_end=1302
+  _globals['_APPROVERESPONSE']._serialized_start=1304
+  _globals['_APPROVERESPONSE']._serialized_end=1357
+  _globals['_DENYREQUEST']._serialized_start=1359
+  _globals['_DENYREQUEST']._serialized_end=1409
+  _globals['_DENYRESPONSE']._serialized_start=1411
+  _globals['_DENYRESPONSE']._serialized_end=1461
+  _globals['_APPROVALSERVICE']._serialized_start=1464
+  _globals['_APPROVALSERVICE']._serialized_end=1941
 # @@protoc_insertion_point(module_scope)

@@ -13,7 +13,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Approval(_message.Message):
-    __slots__ = ("approval_id", "agent_id", "session_id", "tool", "args", "args_canonical", "args_hash", "blast_radius", "evidence", "capability_scope", "state", "decided_by", "decided_jti", "reason", "created_at", "decided_at", "expires_at", "arg_provenance", "judge")
+    __slots__ = ("approval_id", "agent_id", "session_id", "tool", "args", "args_canonical", "args_hash", "blast_radius", "evidence", "capability_scope", "state", "decided_by", "decided_jti", "reason", "created_at", "decided_at", "expires_at", "arg_provenance", "judge", "approvals_given", "approvals_required", "approvers")
     class ArgProvenanceEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -40,6 +40,9 @@ class Approval(_message.Message):
     EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     ARG_PROVENANCE_FIELD_NUMBER: _ClassVar[int]
     JUDGE_FIELD_NUMBER: _ClassVar[int]
+    APPROVALS_GIVEN_FIELD_NUMBER: _ClassVar[int]
+    APPROVALS_REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    APPROVERS_FIELD_NUMBER: _ClassVar[int]
     approval_id: str
     agent_id: str
     session_id: str
@@ -59,7 +62,20 @@ class Approval(_message.Message):
     expires_at: _timestamp_pb2.Timestamp
     arg_provenance: _containers.ScalarMap[str, str]
     judge: JudgeVerdict
-    def __init__(self, approval_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., session_id: _Optional[str] = ..., tool: _Optional[str] = ..., args: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., args_canonical: _Optional[str] = ..., args_hash: _Optional[str] = ..., blast_radius: _Optional[str] = ..., evidence: _Optional[_Iterable[_Union[_common_pb2.EvidenceItem, _Mapping]]] = ..., capability_scope: _Optional[_Iterable[str]] = ..., state: _Optional[str] = ..., decided_by: _Optional[str] = ..., decided_jti: _Optional[str] = ..., reason: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., decided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., arg_provenance: _Optional[_Mapping[str, str]] = ..., judge: _Optional[_Union[JudgeVerdict, _Mapping]] = ...) -> None: ...
+    approvals_given: int
+    approvals_required: int
+    approvers: _containers.RepeatedCompositeFieldContainer[Approver]
+    def __init__(self, approval_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., session_id: _Optional[str] = ..., tool: _Optional[str] = ..., args: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., args_canonical: _Optional[str] = ..., args_hash: _Optional[str] = ..., blast_radius: _Optional[str] = ..., evidence: _Optional[_Iterable[_Union[_common_pb2.EvidenceItem, _Mapping]]] = ..., capability_scope: _Optional[_Iterable[str]] = ..., state: _Optional[str] = ..., decided_by: _Optional[str] = ..., decided_jti: _Optional[str] = ..., reason: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., decided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., arg_provenance: _Optional[_Mapping[str, str]] = ..., judge: _Optional[_Union[JudgeVerdict, _Mapping]] = ..., approvals_given: _Optional[int] = ..., approvals_required: _Optional[int] = ..., approvers: _Optional[_Iterable[_Union[Approver, _Mapping]]] = ...) -> None: ...
+
+class Approver(_message.Message):
+    __slots__ = ("subject", "jti", "at")
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    JTI_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    subject: str
+    jti: str
+    at: _timestamp_pb2.Timestamp
+    def __init__(self, subject: _Optional[str] = ..., jti: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class JudgeVerdict(_message.Message):
     __slots__ = ("verdict", "reason", "model")

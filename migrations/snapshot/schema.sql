@@ -215,7 +215,12 @@ CREATE TABLE policy.agent_classes (
     sandbox_limits jsonb DEFAULT '{}'::jsonb NOT NULL,
     untrusted_args text DEFAULT 'approve'::text NOT NULL,
     judge jsonb DEFAULT '{}'::jsonb NOT NULL,
+    approval_quorum jsonb DEFAULT '{}'::jsonb NOT NULL,
+    approval_excludes_spawner boolean DEFAULT false NOT NULL,
+    approval_ttl_seconds integer,
     CONSTRAINT agent_classes_allowed_backends_check CHECK ((cardinality(allowed_backends) > 0)),
+    CONSTRAINT agent_classes_approval_quorum_check CHECK ((jsonb_typeof(approval_quorum) = 'object'::text)),
+    CONSTRAINT agent_classes_approval_ttl_seconds_check CHECK ((approval_ttl_seconds > 0)),
     CONSTRAINT agent_classes_backend_check CHECK ((backend = ANY (ARRAY['anthropic'::text, 'openai'::text, 'ollama'::text]))),
     CONSTRAINT agent_classes_capabilities_check CHECK ((cardinality(capabilities) > 0)),
     CONSTRAINT agent_classes_check CHECK ((backend = ANY (allowed_backends))),
@@ -226,6 +231,13 @@ CREATE TABLE policy.agent_classes (
     CONSTRAINT agent_classes_name_check CHECK ((name ~ '^[a-z][a-z0-9_.-]{0,63}$'::text)),
     CONSTRAINT agent_classes_sandbox_limits_check CHECK ((jsonb_typeof(sandbox_limits) = 'object'::text)),
     CONSTRAINT agent_classes_untrusted_args_check CHECK ((untrusted_args = ANY (ARRAY['allow'::text, 'approve'::text, 'deny'::text])))
+);
+
+CREATE TABLE policy.approval_approvers (
+    approval_id uuid NOT NULL,
+    subject text NOT NULL,
+    jti text NOT NULL,
+    approved_at timestamp with time zone DEFAULT now() NOT NULL
 );
 
 CREATE TABLE policy.approvals (
@@ -250,6 +262,9 @@ CREATE TABLE policy.approvals (
     consumed_syscall_id uuid,
     arg_provenance jsonb DEFAULT '{}'::jsonb NOT NULL,
     judge jsonb DEFAULT '{}'::jsonb NOT NULL,
+    approvals_required integer DEFAULT 1 NOT NULL,
+    excluded_approvers text[] DEFAULT '{}'::text[] NOT NULL,
+    CONSTRAINT approvals_approvals_required_check CHECK (((approvals_required >= 1) AND (approvals_required <= 10))),
     CONSTRAINT approvals_arg_provenance_check CHECK ((jsonb_typeof(arg_provenance) = 'object'::text)),
     CONSTRAINT approvals_args_hash_check CHECK ((args_hash ~ '^[0-9a-f]{64}$'::text)),
     CONSTRAINT approvals_judge_check CHECK ((jsonb_typeof(judge) = 'object'::text)),
@@ -363,6 +378,9 @@ ALTER TABLE ONLY kernel.workers
 ALTER TABLE ONLY policy.agent_classes
     ADD CONSTRAINT agent_classes_pkey PRIMARY KEY (name);
 
+ALTER TABLE ONLY policy.approval_approvers
+    ADD CONSTRAINT approval_approvers_pkey PRIMARY KEY (approval_id, subject);
+
 ALTER TABLE ONLY policy.approvals
     ADD CONSTRAINT approvals_pkey PRIMARY KEY (approval_id);
 
@@ -431,6 +449,9 @@ ALTER TABLE ONLY kernel.agent_processes
 ALTER TABLE ONLY kernel.tool_executions
     ADD CONSTRAINT tool_executions_agent_id_fkey FOREIGN KEY (agent_id) REFERENCES kernel.agent_processes(id);
 
+ALTER TABLE ONLY policy.approval_approvers
+    ADD CONSTRAINT approval_approvers_approval_id_fkey FOREIGN KEY (approval_id) REFERENCES policy.approvals(approval_id);
+
 ALTER TABLE ONLY policy.capability_tokens
     ADD CONSTRAINT capability_tokens_parent_jti_fkey FOREIGN KEY (parent_jti) REFERENCES policy.capability_tokens(jti);
 
@@ -477,6 +498,8 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE kernel.tool_servers TO aos_kernel;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE kernel.workers TO aos_kernel;
 
 GRANT SELECT,INSERT ON TABLE policy.agent_classes TO aos_policy;
+
+GRANT SELECT,INSERT ON TABLE policy.approval_approvers TO aos_policy;
 
 GRANT SELECT,INSERT ON TABLE policy.approvals TO aos_policy;
 

@@ -109,6 +109,8 @@ class FakeState:
                                            "long": long_note + "END-OF-LONG-ARGUMENT"})
         main.arg_provenance.update({"/path": "untrusted:1", "/comment": "generated", "/label": "trusted"})
         main.evidence[0].injection_patterns.append("role-override")
+        main.approvals_given, main.approvals_required = 1, 2
+        main.approvers.add(subject=f"ops/{XSS}", jti="jti-first")
         decided = make_approval(DECIDED_ID, {"path": "notes/older.txt"}, state="denied")
         decided.decided_by = "alice@ops"
         decided.decided_at.CopyFrom(now_ts(-30))
@@ -391,6 +393,15 @@ def test_full_arguments_blast_radius_scope_and_agent_are_shown(client: TestClien
     assert approval.args_hash in page and 'id="blast-radius">high<' in page
     assert "fs.delete_file" in page and "janitor" in page and "waiting_approval" in page
     assert SESSION_ID in page and AGENT_ID in page
+
+
+def test_a_quorum_shows_how_many_approved_and_who(client: TestClient, state: FakeState):
+    signed_in(client, state)
+    page = client.get(f"/ui/approvals/{APPROVAL_ID}").text
+    shown = page[page.index('id="approvals-count"'):]
+    shown = shown[:shown.index("</dd>")]
+    assert ">1 of 2: " in shown and f'<code class="chip approver">ops/{XSS_ESCAPED}</code>' in shown
+    assert XSS not in shown
 
 
 def test_approve_binds_to_the_displayed_hash(client: TestClient, state: FakeState):

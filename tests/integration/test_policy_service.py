@@ -533,6 +533,187 @@ async def test_concurrent_uses_of_one_approval_allow_exactly_once(env: Env) -> N
     assert len(allows) == 1
 
 
+# --- approval quorum (docs/POLICY.md "Approval quorum")
+
+
+async def make_quorum_class(env: Env, name: str, quorum: dict[str, int], *, excludes_spawner: bool = False,
+                            ttl: int = 0) -> classes_pb.AgentClass:
+    created = await call(env.classes.CreateAgentClass(classes_pb.CreateAgentClassRequest(
+        name=name, backend="anthropic", model="aos-scripted", allowed_backends=["anthropic"],
+        capabilities=["fs.read_file", "fs.delete_file", "agents.spawn"], cost_ceiling_usd=1.0,
+        approval_quorum=quorum, approval_excludes_spawner=excludes_spawner, approval_ttl_seconds=ttl),
+        metadata=env.md()), "policy")
+    return created.agent_class
+
+
+DECIDER = ("approvals.decide", "approvals.read", "fs.delete_file")
+
+
+def approve(env: Env, approval_id: str, args: dict, token: str):
+    return env.approvals.Approve(approvals_pb.ApproveRequest(approval_id=approval_id, args_hash=args_hash(args)),
+                                 metadata=env.md(token))
+
+
+async def approvers_recorded(env: Env, approval_id: str) -> list[str]:
+    rows = await env.sql("SELECT subject FROM policy.approval_approvers WHERE approval_id = $1 ORDER BY subject",
+                         uuid.UUID(approval_id))
+    return [r["subject"] for r in rows]
+
+
+async def test_a_quorum_of_two_needs_two_distinct_operators_on_the_same_hash(env: Env) -> None:
+    shown_class = await make_quorum_class(env, "two-person", {"high": 2})
+    assert dict(shown_class.approval_quorum) == {"high": 2}
+    await register(env, "fs.delete_file", reversible=False)
+    agent = await spawn(env, "two-person")
+    args = {"path": "ledger.db"}
+    pending = await env.syscalls.Authorize(tool_call(agent.token, "fs.delete_file", args))
+    assert pending.decision == pb.DECISION_PENDING
+    assert env.audit.of(events.HUMAN_APPROVAL_REQUESTED)[-1]["approvals_required"] == 2
+    alice = await mint_operator(env, "q-alice", [*DECIDER, "agents.spawn"])
+    bob = await mint_operator(env, "q-bob", DECIDER)
+
+    first = (await approve(env, pending.approval_id, args, alice.token)).approval
+    assert first.state == "pending" and (first.approvals_given, first.approvals_required) == (1, 2)
+    assert [(a.subject, a.jti) for a in first.approvers] == [(alice.subject, alice.jti)]
+    waiting = await env.syscalls.Authorize(tool_call(agent.token, "fs.delete_file", args, pending.approval_id))
+    assert waiting.decision == pb.DECISION_PENDING
+
+    again = await refused(approve(env, pending.approval_id, args, alice.token))
+    assert again.reason == "INVALID_TRANSITION" and "already approved" in again.message
+    # A subject alice minted is alice again: she could mint as many as a quorum needs.
+    sock = await mint_operator(env, "sock", DECIDER, caller=alice.token)
+    puppet = await refused(approve(env, pending.approval_id, args, sock.token))
+    assert puppet.reason == "INSUFFICIENT_AUTHORITY" and "one operator" in puppet.message
+    other_hash = await refused(approve(env, pending.approval_id, {"path": "other.db"}, bob.token))
+    assert other_hash.reason == "APPROVAL_ARGS_MISMATCH"
+    assert await approvers_recorded(env, pending.approval_id) == [alice.subject]
+    still = await env.syscalls.Authorize(tool_call(agent.token, "fs.delete_file", args, pending.approval_id))
+    assert still.decision == pb.DECISION_PENDING
+
+    second = (await approve(env, pending.approval_id, args, bob.token)).approval
+    assert second.state == "approved" and (second.approvals_given, second.approvals_required) == (2, 2)
+    assert second.decided_by == bob.subject
+    results = [await env.syscalls.Authorize(tool_call(agent.token, "fs.delete_file", args, pending.approval_id))
+               for _ in range(3)]
+    assert [r.decision for r in results] == [pb.DECISION_ALLOW, pb.DECISION_DENY, pb.DECISION_DENY]
+
+    given = [e for e in env.audit.requests_of(events.HUMAN_APPROVAL_GIVEN)
+             if json.loads(e.payload_json)["approval_id"] == pending.approval_id]
+    assert len(given) == 1 and given[0].actor.subject == alice.subject and given[0].actor.jti == alice.jti
+    assert json.loads(given[0].payload_json) | {"approver_jti": alice.jti, "approvals_given": 1,
+                                                  "approvals_required": 2} == json.loads(given[0].payload_json)
+    granted = [e for e in env.audit.requests_of(events.HUMAN_APPROVAL_GRANTED)
+               if json.loads(e.payload_json)["approval_id"] == pending.approval_id]
+    assert len(granted) == 1 and granted[0].actor.jti == bob.jti and granted[0].session_id == agent.session_id
+    assert json.loads(granted[0].payload_json)["approvers"] == [{"subject": alice.subject, "jti": alice.jti},
+                                                                 {"subject": bob.subject, "jti": bob.jti}]
+
+    # A radius the class does not name needs one approval.
+    low = await make_quorum_class(env, "two-person-medium", {"medium": 2})
+    assert dict(low.approval_quorum) == {"medium": 2}
+    solo = await spawn(env, "two-person-medium")
+    one = await env.syscalls.Authorize(tool_call(solo.token, "fs.delete_file", args))
+    assert (await approve(env, one.approval_id, args, alice.token)).approval.state == "approved"
+
+
+async def test_concurrent_approvals_by_one_subject_count_once(env: Env) -> None:
+    await make_quorum_class(env, "two-person-race", {"high": 2})
+    await register(env, "fs.delete_file", reversible=False)
+    agent = await spawn(env, "two-person-race")
+    args = {"path": "race-one.txt"}
+    pending = await env.syscalls.Authorize(tool_call(agent.token, "fs.delete_file", args))
+    carol = await mint_operator(env, "q-carol", DECIDER)
+    results = await asyncio.gather(*[call(approve(env, pending.approval_id, args, carol.token), "policy")
+                                     for _ in range(20)], return_exceptions=True)
+    accepted = [r for r in results if not isinstance(r, BaseException)]
+    assert len(accepted) == 1 and accepted[0].approval.state == "pending"
+    assert {r.reason for r in results if isinstance(r, AosError)} == {"INVALID_TRANSITION"}
+    assert await approvers_recorded(env, pending.approval_id) == [carol.subject]
+    shown = (await env.approvals.GetApproval(approvals_pb.GetApprovalRequest(approval_id=pending.approval_id),
+                                             metadata=env.md())).approval
+    assert shown.state == "pending" and shown.approvals_given == 1
+    waiting = await env.syscalls.Authorize(tool_call(agent.token, "fs.delete_file", args, pending.approval_id))
+    assert waiting.decision == pb.DECISION_PENDING
+
+
+async def test_concurrent_approvals_by_distinct_subjects_reach_the_quorum_exactly(env: Env) -> None:
+    await make_quorum_class(env, "three-person", {"high": 3})
+    await register(env, "fs.delete_file", reversible=False)
+    agent = await spawn(env, "three-person")
+    args = {"path": "race-many.txt"}
+    pending = await env.syscalls.Authorize(tool_call(agent.token, "fs.delete_file", args))
+    deciders = [await mint_operator(env, f"q-many-{n}", DECIDER) for n in range(10)]
+    results = await asyncio.gather(*[call(approve(env, pending.approval_id, args, d.token), "policy")
+                                     for d in deciders], return_exceptions=True)
+    accepted = [r.approval for r in results if not isinstance(r, BaseException)]
+    assert len(accepted) == 3
+    assert sorted(a.approvals_given for a in accepted) == [1, 2, 3]
+    assert [a.state for a in accepted if a.approvals_given == 3] == ["approved"]
+    assert {r.reason for r in results if isinstance(r, AosError)} == {"INVALID_TRANSITION"}
+    recorded = await approvers_recorded(env, pending.approval_id)
+    assert len(recorded) == 3 and set(recorded) <= {d.subject for d in deciders}
+    mine = [json.loads(e.payload_json) for e in env.audit.events
+            if e.event_type in (events.HUMAN_APPROVAL_GIVEN, events.HUMAN_APPROVAL_GRANTED)
+            and json.loads(e.payload_json)["approval_id"] == pending.approval_id]
+    assert [p["approvals_given"] for p in mine] == [1, 2, 3]
+    assert sorted(p["approver_subject"] for p in mine) == recorded
+    assert len(env.audit.of(events.HUMAN_APPROVAL_GRANTED)) == len(
+        {p["approval_id"] for p in env.audit.of(events.HUMAN_APPROVAL_GRANTED)})  # each granted once
+    uses = await asyncio.gather(*[
+        env.syscalls.Authorize(tool_call(agent.token, "fs.delete_file", args, pending.approval_id))
+        for _ in range(5)
+    ])
+    assert [u.decision for u in uses].count(pb.DECISION_ALLOW) == 1
+
+
+async def test_the_spawner_cannot_count_toward_its_agents_approvals(env: Env) -> None:
+    await make_quorum_class(env, "no-self-approval", {}, excludes_spawner=True)
+    await register(env, "fs.delete_file", reversible=False)
+    spawner = await mint_operator(env, "q-spawner", [*DECIDER, "fs.read_file", "agents.spawn"])
+    agent = await spawn(env, "no-self-approval", caller=spawner.token)
+    child = await call(env.syscalls.MintAgentToken(pb.MintAgentTokenRequest(
+        caller_token=agent.token, agent_class="no-self-approval", requested_grants=["fs.delete_file"],
+        agent_id=str(uuid.uuid4()))), "policy")
+    minion = await mint_operator(env, "minion", DECIDER, caller=spawner.token)
+    dave = await mint_operator(env, "q-dave", DECIDER)
+    for token, args in ((agent.token, {"path": "mine.txt"}), (child.token, {"path": "childs.txt"})):
+        pending = await env.syscalls.Authorize(tool_call(token, "fs.delete_file", args))
+        assert env.audit.of(events.HUMAN_APPROVAL_REQUESTED)[-1]["excluded_approvers"] == [spawner.subject]
+        for own in (spawner.token, minion.token):
+            refusal = await refused(approve(env, pending.approval_id, args, own))
+            assert refusal.reason == "INSUFFICIENT_AUTHORITY" and "started this agent's tree" in refusal.message
+        assert await approvers_recorded(env, pending.approval_id) == []
+        assert (await approve(env, pending.approval_id, args, dave.token)).approval.state == "approved"
+        allowed = await env.syscalls.Authorize(tool_call(token, "fs.delete_file", args, pending.approval_id))
+        assert allowed.decision == pb.DECISION_ALLOW
+
+    # A class that does not exclude the spawner lets it approve.
+    await make_quorum_class(env, "self-approval", {})
+    own = await spawn(env, "self-approval", caller=spawner.token)
+    args = {"path": "own.txt"}
+    pending = await env.syscalls.Authorize(tool_call(own.token, "fs.delete_file", args))
+    assert (await approve(env, pending.approval_id, args, spawner.token)).approval.state == "approved"
+
+
+async def test_quorum_class_fields_are_validated_and_the_class_ttl_applies(env: Env) -> None:
+    for quorum, ttl, field in (({"critical": 2}, 0, "approval_quorum"), ({"high": 11}, 0, "approval_quorum"),
+                               ({"high": 0}, 0, "approval_quorum"), ({}, -5, "approval_ttl_seconds"),
+                               ({}, 31 * 86400, "approval_ttl_seconds")):
+        error = await refused(env.classes.CreateAgentClass(classes_pb.CreateAgentClassRequest(
+            name="bad-quorum", backend="anthropic", model="m", allowed_backends=["anthropic"],
+            capabilities=["fs.delete_file"], cost_ceiling_usd=1.0, approval_quorum=quorum,
+            approval_ttl_seconds=ttl), metadata=env.md()))
+        assert error.reason == "INVALID_ARGUMENT" and field in error.message
+    created = await make_quorum_class(env, "quick-approvals", {"high": 2}, excludes_spawner=True, ttl=120)
+    assert created.approval_excludes_spawner and created.approval_ttl_seconds == 120
+    await register(env, "fs.delete_file", reversible=False)
+    agent = await spawn(env, "quick-approvals")
+    pending = await env.syscalls.Authorize(tool_call(agent.token, "fs.delete_file", {"path": "soon.txt"}))
+    shown = (await env.approvals.GetApproval(approvals_pb.GetApprovalRequest(approval_id=pending.approval_id),
+                                             metadata=env.md())).approval
+    assert shown.expires_at.seconds - shown.created_at.seconds in (119, 120, 121)
+    assert (shown.approvals_given, shown.approvals_required) == (0, 2)
+
 async def test_denial_reason_reaches_the_agent_and_other_agents_cannot_use_it(env: Env) -> None:
     await make_class(env, "denied")
     await register(env, "fs.delete_file", reversible=False)
@@ -896,6 +1077,30 @@ async def test_cli_classes_tokens_and_approvals(env: Env) -> None:
     again = await cli(env, cli_approvals.app, "deny", pending.approval_id, "-r", "too late")
     assert again.exit_code == 3 and "INVALID_TRANSITION" in again.output
 
+
+async def test_cli_creates_a_quorum_class_and_shows_how_far_an_approval_is(env: Env) -> None:
+    created = await cli(env, cli_classes.app, "create", "cli-quorum", "--backend", "anthropic", "--model",
+                        "aos-scripted", "-c", "fs.delete_file", "--ceiling", "1", "--approval-quorum", "high=2",
+                        "--approval-excludes-spawner", "--json")
+    assert created.exit_code == 0, created.output
+    shown_class = json.loads(created.output)
+    assert shown_class["approval_quorum"] == {"high": 2} and shown_class["approval_excludes_spawner"] is True
+    bad = await cli(env, cli_classes.app, "create", "cli-quorum-bad", "--backend", "anthropic", "--model", "m",
+                    "-c", "fs.delete_file", "--ceiling", "1", "--approval-quorum", "urgent=2")
+    assert bad.exit_code == 3 and "INVALID_ARGUMENT" in bad.output and "approval_quorum" in bad.output
+    await register(env, "fs.delete_file", reversible=False)
+    spawner = await mint_operator(env, "q-cli-spawner", ["fs.delete_file"])
+    agent = await spawn(env, "cli-quorum", ("fs.delete_file",), caller=spawner.token)
+    pending = await env.syscalls.Authorize(tool_call(agent.token, "fs.delete_file", {"path": "q.txt"}))
+    assert "0 of 2 approvals" in (await cli(env, cli_approvals.app, "show", pending.approval_id)).output
+    first = await cli(env, cli_approvals.app, "approve", pending.approval_id, "--yes")
+    assert first.exit_code == 0 and "1 of 2 approvals, still pending" in first.output
+    shown = (await cli(env, cli_approvals.app, "show", pending.approval_id)).output
+    assert "1 of 2 approvals" in shown and "approved by bootstrap-admin (" in shown
+    listed = await cli(env, cli_approvals.app, "list")
+    assert "1 of 2" in listed.output
+    again = await cli(env, cli_approvals.app, "approve", pending.approval_id, "--yes")
+    assert again.exit_code == 3 and "INVALID_TRANSITION" in again.output and "already approved" in again.output
 
 async def test_warn_mode_lets_a_missing_token_through_but_never_a_bad_one(env: Env) -> None:
     warn = TokenAuthority(env.policy.keys, env.policy.store, "warn")

@@ -60,7 +60,7 @@ def test_an_instruction_to_repeat_a_call_is_carried_out_in_full_and_only_once() 
     rules = parse_rules({"rules": [{"result_contains": "<INFORMATION>", "calls": [
         {"tool": "bank.send", "args": {"n": 1}}, {"tool": "bank.send", "args": {"n": 1}}]}]})
     send = ("bank__send", {"n": 1})
-    read = ("fs__read_file", {})
+    read: tuple[str, dict[str, object]] = ("fs__read_file", {})
     assert replay([read], ["<INFORMATION>"], TASK, rules)[0] == Injected("bank.send", {"n": 1})
     # The second of the two identical calls is still owed; reading the injection again adds none.
     assert replay([read, send], ["<INFORMATION>", "<INFORMATION> again"], TASK, rules)[0] is not None

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from aos_common.errors import InvalidArgument
+from policy_svc.approvals import same_operator
 from policy_svc.classes import AgentClass
 from policy_svc.pricing import DEFAULT_PRICES, PriceTable
 from policy_svc.syscalls import ToolPolicy
@@ -40,6 +41,32 @@ def test_a_valid_class_builds() -> None:
 def test_invalid_classes_are_refused(overrides: dict) -> None:
     with pytest.raises(InvalidArgument):
         agent_class(**overrides)
+
+
+@pytest.mark.parametrize(("overrides", "field"), [
+    ({"approval_quorum": {"critical": 2}}, "approval_quorum"), ({"approval_quorum": {"high": 0}}, "approval_quorum"),
+    ({"approval_quorum": {"high": 11}}, "approval_quorum"), ({"approval_quorum": {"high": 1.5}}, "approval_quorum"),
+    ({"approval_quorum": {"high": True}}, "approval_quorum"),
+    ({"approval_ttl_seconds": 0}, "approval_ttl_seconds"), ({"approval_ttl_seconds": -1}, "approval_ttl_seconds"),
+    ({"approval_ttl_seconds": 31 * 86400}, "approval_ttl_seconds"),
+])
+def test_invalid_approval_quorums_and_expiries_are_refused_naming_the_field(overrides: dict, field: str) -> None:
+    with pytest.raises(InvalidArgument, match=field):
+        agent_class(**overrides)
+
+
+def test_a_quorum_names_the_approvals_each_blast_radius_needs() -> None:
+    two_person = agent_class(approval_quorum={"high": 2, "medium": 1}, approval_ttl_seconds=600)
+    assert [two_person.approvals_required(r) for r in ("low", "medium", "high")] == [1, 1, 2]
+    assert agent_class().approvals_required("high") == 1
+
+
+@pytest.mark.parametrize(("subject", "other", "same"), [
+    ("root/alice", "root/alice", True), ("root/alice/sock", "root/alice", True), ("root", "root/alice", True),
+    ("root/alice", "root/bob", False), ("root/alice2", "root/alice", False), ("root/al", "root/alice", False),
+])
+def test_a_subject_and_those_minted_in_its_namespace_are_one_operator(subject: str, other: str, same: bool) -> None:
+    assert same_operator(subject, other) is same and same_operator(other, subject) is same
 
 
 def test_scripted_model_has_a_nonzero_price() -> None:
