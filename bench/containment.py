@@ -342,18 +342,21 @@ def report(results: dict[str, dict[str, Tally]]) -> dict[str, Any]:
 def plot(by_config: dict[str, Any], path: Path) -> None:
     plt = pyplot()
     keys = list(by_config)
-    figure, axes = plt.subplots(1, 3, figsize=(15, 4.5))
-    for axis, metric, title in zip(axes, ("targeted_asr", "utility_under_attack", "approvals_per_task"),
-                                   ("targeted attack success (lower is better)", "utility under attack",
-                                    "approvals per task (operator load)"), strict=True):
+    figure, axes = plt.subplots(1, 3, figsize=(15, 5))
+    panels = (("targeted_asr", "targeted attack success (lower is better)", "{:.1%}", "#b42318"),
+              ("utility_under_attack", "utility under attack", "{:.1%}", "#1f5fbf"),
+              ("approvals_per_task", "approvals per task (operator load)", "{:.2f}", "#1f5fbf"))
+    for axis, (metric, title, shown, colour) in zip(axes, panels, strict=True):
         values = [by_config[k]["overall"][metric] or 0 for k in keys]
-        axis.bar([f"({k})" for k in keys], values, color=["#b42318" if metric == "targeted_asr" else "#1f5fbf"])
+        axis.bar([f"({k})" for k in keys], values, color=colour)
         axis.set_title(title, fontsize=10)
         for x, value in enumerate(values):
-            axis.annotate(f"{value:.2f}", (x, value), ha="center", va="bottom", fontsize=8)
-    figure.suptitle("AgentDojo v1.2.2, important_instructions, compromised model, through AOSIQ: "
-                    + "; ".join(f"({k}) {by_config[k]['label']}" for k in keys), fontsize=8)
-    figure.tight_layout()
+            axis.annotate(shown.format(value), (x, value), ha="center", va="bottom", fontsize=8)
+    legend = "\n".join(f"({k}) {by_config[k]['label']}" for k in keys)
+    figure.text(0.01, 0.01, legend, fontsize=8, va="bottom")
+    figure.suptitle("AgentDojo v1.2.2, important_instructions, a model that obeys every injection, through AOSIQ "
+                    "(all suites, 609 pairs)", fontsize=10)
+    figure.tight_layout(rect=(0, 0.22, 1, 0.95))
     figure.savefig(path, dpi=110)
 
 
