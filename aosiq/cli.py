@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from aos_common.logs import setup_logging
-from aosiq import cli_agents, cli_approvals, cli_audit, cli_classes, cli_tokens, cli_tools
+from aosiq import cli_agents, cli_approvals, cli_audit, cli_classes, cli_status, cli_tokens, cli_tools
 
 app = typer.Typer(
     name="aosiq",
@@ -27,6 +27,7 @@ app.add_typer(cli_tokens.app, name="token")
 app.add_typer(cli_approvals.app, name="approvals")
 app.add_typer(cli_audit.app, name="audit")
 app.add_typer(cli_tools.app, name="tools")
+app.command("status")(cli_status.status)
 
 
 @app.command()

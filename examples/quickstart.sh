@@ -18,6 +18,7 @@ WORKSPACE=$(runtime workspace)
 
 echo "== 1. health (no token needed)"
 curl -fsS "$HTTP/api/v1/health"; echo
+"$AOSIQ" status || echo "(not every part is ok yet)"
 
 echo "== 2. an agent class: its backend, the tools it may ever hold, what a session may spend"
 "$AOSIQ" classes create janitor --backend anthropic --model aos-scripted \

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from aosiq.cli import app as aosiq_app
 from aosiq.cli_agents import app
 from tests.stack import RunningStack, stack  # noqa: F401  (the fixture)
 
@@ -83,3 +84,13 @@ def test_expired_token_suspends_and_renew_resumes(stack: RunningStack) -> None: 
         assert shown.exit_code == 0 and "completed" in shown.output
         missing = cli(stack, "cancel", str(uuid.uuid4()))
         assert missing.exit_code == 3 and "NOT_FOUND" in missing.output
+
+
+def test_status_prints_the_runtimes_health(stack: RunningStack) -> None:  # noqa: F811
+    """No token needed: health is public, as over REST."""
+    stack.wait_healthy(90)
+    shown = CliRunner().invoke(aosiq_app, ["status", "--address", stack.grpc_address])
+    assert shown.exit_code == 0, shown.output
+    assert "runtime       ok" in shown.output and "audit anchors" in shown.output and "0 failed" in shown.output
+    as_json = CliRunner().invoke(aosiq_app, ["status", "--json", "--address", stack.grpc_address])
+    assert as_json.exit_code == 0 and json.loads(as_json.output)["status"] == "ok"
