@@ -17,7 +17,7 @@ app = typer.Typer(
     name="aosiq",
     help="AOSIQ: run LLM agents under security properties the runtime can prove.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 
