@@ -13,7 +13,7 @@ from rich.table import Table
 
 from aos.v1 import agents_pb2 as pb
 from aos.v1 import agents_pb2_grpc as pb_grpc
-from aosiq.client import AddressOpt, Connection, JsonFlag, TokenOpt, connect, run_call
+from aosiq.client import AddressOpt, Connection, JsonFlag, TokenOpt, connect, id_column, print_table, run_call
 
 app = typer.Typer(help="Spawn, inspect, cancel and renew agents.", no_args_is_help=True, add_completion=False)
 
@@ -94,10 +94,10 @@ def list_agents(
     if as_json:
         typer.echo(json.dumps({"agents": [_as_dict(a) for a in reply.agents]}))
         return
-    table = Table("agent_id", "class", "state", "cost_usd", "session_id")
+    table = Table(id_column("agent_id"), "class", "state", "cost_usd", id_column("session_id"))
     for agent in reply.agents:
         table.add_row(agent.agent_id, agent.agent_class, agent.state, f"{agent.cost_usd:.6f}", agent.session_id)
-    Console().print(table)
+    print_table(table)
 
 
 @app.command()

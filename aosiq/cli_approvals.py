@@ -17,7 +17,17 @@ from rich.table import Table
 from aos.v1 import approvals_pb2 as pb
 from aos.v1 import approvals_pb2_grpc as pb_grpc
 from aos_common.provenance import arg_sources
-from aosiq.client import EXIT_REFUSED, AddressOpt, JsonFlag, TokenOpt, connect, message_json, run_call
+from aosiq.client import (
+    EXIT_REFUSED,
+    AddressOpt,
+    JsonFlag,
+    TokenOpt,
+    connect,
+    id_column,
+    message_json,
+    print_table,
+    run_call,
+)
 
 app = typer.Typer(help="Review and decide approvals of irreversible tool calls.", no_args_is_help=True,
                   add_completion=False)
@@ -86,11 +96,12 @@ def list_approvals(
     if as_json:
         typer.echo(message_json(listed))
         return
-    table = Table("approval", "state", "approvals", "tool", "blast", "judge", "agent", "args_hash")
+    table = Table(id_column("approval"), "state", "approvals", "tool", "blast", "judge", id_column("agent"),
+                  "args_hash")
     for a in listed.approvals:
         table.add_row(a.approval_id, a.state, approvals_count(a), escape(a.tool), a.blast_radius,
                       escape(a.judge.verdict) or "-", a.agent_id, a.args_hash[:16] + "…")
-    Console().print(table)
+    print_table(table)
 
 
 @app.command()

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from aos.v1 import tokens_pb2 as pb
 from aos.v1 import tokens_pb2_grpc as pb_grpc
-from aosiq.client import AddressOpt, JsonFlag, TokenOpt, connect, message_json, run_call
+from aosiq.client import AddressOpt, JsonFlag, TokenOpt, connect, id_column, message_json, print_table, run_call
 
 app = typer.Typer(help="Mint, list and revoke caller tokens.", no_args_is_help=True, add_completion=False)
 
@@ -73,11 +73,11 @@ def list_tokens(
     if as_json:
         typer.echo(message_json(listed))
         return
-    table = Table("jti", "subject", "kind", "grants", "expires", "revoked")
+    table = Table(id_column("jti"), "subject", "kind", "grants", "expires", "revoked")
     for info in listed.tokens:
         table.add_row(info.jti, info.subject, info.kind, ", ".join(info.grants), _when(info.expires_at),
                       "yes" if info.revoked else "")
-    Console().print(table)
+    print_table(table)
 
 
 @app.command()

@@ -22,6 +22,9 @@ import grpc
 import typer
 from google.protobuf import json_format
 from google.protobuf.message import Message
+from rich.console import Console
+from rich.measure import Measurement
+from rich.table import Column, Table
 
 from aos_common.config import aos_home
 from aos_common.errors import AosError
@@ -114,6 +117,25 @@ def run_call(coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(coro)
     except AosError as error:
         fail(error)
+
+
+def id_column(header: str) -> Column:
+    """A table column for ids: never cut or wrapped, so what is shown can be pasted back
+    (a narrow terminal scrolls or wraps the line instead)."""
+    return Column(header, no_wrap=True, min_width=ID_WIDTH)
+
+
+ID_WIDTH = 36  # a UUID
+
+
+def print_table(table: Table, console: Console | None = None) -> None:
+    """Print a table at least as wide as its id columns need: on a narrower terminal the
+    lines wrap, but no id is cut to an ellipsis."""
+    console = console or Console()
+    needed = Measurement.get(console, console.options.update_width(10_000), table).minimum
+    if needed > console.width:
+        console = Console(width=needed, file=console.file, highlight=False)
+    console.print(table)
 
 
 def message_json(message: Message) -> str:
