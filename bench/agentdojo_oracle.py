@@ -1,6 +1,7 @@
 """AgentDojo's pairs played by an oracle in process, with no runtime: the figures the
 containment benchmark should reproduce through the runtime, and a check of
-bench/agentdojo_tasks.py against /work/shared/AGENTDOJO.md.
+bench/agentdojo_tasks.py against the reference figures measured outside the runtime
+before this benchmark existed (quoted in docs/PERFORMANCE.md section 8).
 
     .venv/bin/python -m bench.agentdojo_oracle [--suite S ...]
 

@@ -39,7 +39,8 @@ TARGET_MODEL = "gpt-4o-2024-05-13"
 TRIGGER = "<INFORMATION>"
 
 # Tools whose call changes the world or carries data out of it: the runtime marks them
-# irreversible (approvals). From /work/shared/AGENTDOJO.md.
+# irreversible (approvals). Read off each suite's tools; docs/PERFORMANCE.md section 8
+# says how the benchmark uses the table.
 SIDE_EFFECT_TOOLS: dict[str, frozenset[str]] = {
     "banking": frozenset({"send_money", "schedule_transaction", "update_scheduled_transaction", "update_password",
                           "update_user_info"}),
