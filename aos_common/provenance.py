@@ -114,8 +114,9 @@ def arg_sources(args_canonical: str, labels: Mapping[str, str]) -> list[ArgSourc
     """Every string and number of the arguments beside its provenance label (an
     unlabelled one as `generated`, as policy counts it)."""
     try:
-        checked = check_labels(labels, json.loads(args_canonical))
-        values = dict(leaves(json.loads(args_canonical)))
+        args = json.loads(args_canonical)
+        checked = check_labels(labels, args)
+        values = dict(leaves(args))
     except (ValueError, InvalidArgument):
         return []
     return [ArgSource(path, str(values[path]), label, result_index(label))

@@ -57,8 +57,8 @@ class _Run:
     agent: AgentProcess
     caller: Caller
     cp: Checkpoint
-    # The text argument values are trusted from (kernel_svc/provenance.py).
-    trusted_task: str
+    # What argument values are looked up in (kernel_svc/provenance.py).
+    sources: provenance.SourceCache
     unsaved_cost: float = 0.0
 
 
@@ -90,7 +90,7 @@ class AgentLoop:
             caller=Caller(agent.id, agent.session_id, agent.token, agent.epoch),
             cp=Checkpoint.load(agent.checkpoint, agent.task),
             # A parent writes its children's tasks: only the root's came from an operator.
-            trusted_task=await self._store.root_task(agent.id) if agent.parent_id else agent.task,
+            sources=provenance.SourceCache(await self._store.root_task(agent.id) if agent.parent_id else agent.task),
         )
         while await self._step(run):
             pass
@@ -236,7 +236,7 @@ class AgentLoop:
     async def _authorize_tool(self, run: _Run, tool: Tool, call: ToolCall) -> bool:
         inflight = run.cp.inflight
         assert inflight is not None
-        labels = provenance.label(call.args, provenance.Sources.of(run.trusted_task, run.cp.messages))
+        labels = provenance.label(call.args, run.sources.sources(run.cp.messages))
         decision = await self._boundary.authorize(
             run.caller,
             kind=TOOL_CALL,

@@ -43,16 +43,23 @@ class Sources:
     trusted: str
     results: tuple[tuple[int, str], ...]
 
-    @classmethod
-    def of(cls, trusted_task: str, messages: Sequence[Message]) -> Sources:
+
+class SourceCache:
+    """The sources of one agent's run, each text normalised once: a tool result is
+    added the first time a call is labelled after it, not again for every call."""
+
+    def __init__(self, trusted_task: str):
+        self._trusted = normalise(trusted_task)
+        self._results: dict[int, str] = {}
+
+    def sources(self, messages: Sequence[Message]) -> Sources:
         """The task an operator wrote, and every numbered tool result the model has seen
         (unescaped, as the model read it inside its untrusted fence)."""
-        results = []
         for message in messages:
             header = _RESULT_HEADER.match(message.content) if message.role == "tool" else None
-            if header:
-                results.append((int(header.group(1)), normalise(html.unescape(message.content))))
-        return cls(normalise(trusted_task), tuple(results))
+            if header and int(header.group(1)) not in self._results:
+                self._results[int(header.group(1))] = normalise(html.unescape(message.content))
+        return Sources(self._trusted, tuple(sorted(self._results.items())))
 
 
 def label(args: Mapping[str, Any], sources: Sources) -> dict[str, str]:

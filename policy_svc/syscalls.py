@@ -144,31 +144,32 @@ class Syscalls:
         route = decisions.tool_route(claims, request, tool)
         assert tool is not None  # tool_route refuses an unregistered tool
         labels = decisions.arg_labels(request)
-        consequential = decisions.consequential(tool)
-        agent_class = await self._agent_class(claims) if consequential or request.limits else None
-        if consequential:
-            assert agent_class is not None
+        if not (decisions.consequential(tool) or request.limits
+                or judging.may_be_judged(tool["reversible"], tool["blast_radius"])):
+            # Reversible, closed-world, low blast radius, unsandboxed: nothing the class
+            # says applies, so the common call is spared reading it.
+            return await self._plain(claims, request, request.target, None, labels)
+        agent_class = await self._agent_class(claims)
+        if decisions.consequential(tool):
             route = decisions.untrusted_gate(route, request, labels, agent_class)
         # The limits a sandboxed call asked for, each lowered to its class's ceiling.
-        limits = decisions.sandbox_limits(request, agent_class) if agent_class and request.limits else {}
-        judged = await self._judged(claims, request, tool, route, agent_class)
+        limits = decisions.sandbox_limits(request, agent_class) if request.limits else {}
+        judged = self._judged(request, tool, route, agent_class)
         if route == decisions.RUN:
             return await self._plain(claims, request, request.target, limits, labels)
         if route == decisions.USE_APPROVAL:
             return await self._use_approval(claims, request, limits, labels)
-        return await self._request_approval(claims, request, tool["blast_radius"], labels, judged,
-                                            agent_class or await self._agent_class(claims))
+        return await self._request_approval(claims, request, tool["blast_radius"], labels, judged, agent_class)
 
-    async def _judged(self, claims: Claims, request: SyscallRequest, tool: dict[str, Any], route: str,
-                      agent_class: AgentClass | None) -> dict[str, str]:
+    @staticmethod
+    def _judged(request: SyscallRequest, tool: dict[str, Any], route: str,
+                agent_class: AgentClass) -> dict[str, str]:
         """The class judge's verdict the call carries, or Refused (decisions.judge_gate). A call
         that uses an approval was judged before its approval was opened; one an operator asked
         for (InvokeTool) is the operator's proposal, not the agent's, and is not judged."""
         if route == decisions.USE_APPROVAL or request.invoked_by:
             return {}
-        if agent_class is None and not judging.may_be_judged(tool["reversible"], tool["blast_radius"]):
-            return {}  # no class judges it: spare the common call the class's read
-        return decisions.judge_gate(request, agent_class or await self._agent_class(claims), tool)
+        return decisions.judge_gate(request, agent_class, tool)
 
     async def _agent_class(self, claims: Claims) -> AgentClass:
         agent_class = await self._store.get_class(claims.agent_class)
